@@ -1,0 +1,59 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "api-recorder",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "APIRecorder", targets: ["APIRecorder"]),
+        .library(name: "PythonJSON", targets: ["PythonJSON"]),
+        .executable(name: "api-recorder", targets: ["APIRecorderCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // JSON with Python's data model and Python-exact writers: the byte-level base of the format.
+        .target(name: "PythonJSON"),
+        // Request identity, recordings, and the recordings store.
+        .target(
+            name: "APIRecorder",
+            dependencies: [
+                "PythonJSON",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The `api-recorder` command: a thin layer over the libraries.
+        .executableTarget(
+            name: "APIRecorderCLI",
+            dependencies: [
+                "APIRecorder",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Helpers shared by the test targets: where ../shared is, how to run the built binary.
+        .target(name: "TestSupport", path: "Tests/Support"),
+        .testTarget(
+            name: "PythonJSONTests",
+            dependencies: [
+                "PythonJSON",
+                "TestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(name: "APIRecorderTests", dependencies: ["APIRecorder", "TestSupport"]),
+        .testTarget(name: "APIRecorderCLITests", dependencies: ["APIRecorderCLI", "APIRecorder", "TestSupport"]),
+    ]
+)
+
+for target in package.targets {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    target.swiftSettings = settings
+}
