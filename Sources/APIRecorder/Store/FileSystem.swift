@@ -1,0 +1,197 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The few file-system calls the store needs, on POSIX directly: whole-file reads, atomic
+/// writes, directory listings and `stat`, each reporting errors with the path and errno text.
+enum FileSystem {
+    /// Identifies one version of a file, to notice when another process replaced it.
+    struct Stamp: Equatable {
+        var size: Int
+        var modifiedSeconds: Int
+        var modifiedNanoseconds: Int
+        var inode: UInt64
+    }
+
+    /// The stamp of a regular file, or `nil` when there is none at `path`.
+    static func stamp(_ path: String) -> Stamp? {
+        stamp(path, type: S_IFREG)
+    }
+
+    /// The stamp of a folder; it changes when names are added or removed.
+    static func directoryStamp(_ path: String) -> Stamp? {
+        stamp(path, type: S_IFDIR)
+    }
+
+    private static func stamp(_ path: String, type: mode_t) -> Stamp? {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == type else { return nil }
+        #if canImport(Darwin)
+        return Stamp(
+            size: Int(info.st_size), modifiedSeconds: info.st_mtimespec.tv_sec,
+            modifiedNanoseconds: info.st_mtimespec.tv_nsec, inode: UInt64(info.st_ino))
+        #else
+        return Stamp(
+            size: Int(info.st_size), modifiedSeconds: info.st_mtim.tv_sec, modifiedNanoseconds: info.st_mtim.tv_nsec,
+            inode: UInt64(info.st_ino))
+        #endif
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Reads a whole file.
+    static func read(_ path: String) throws(StoreError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw StoreError.io(path, "cannot open: \(errnoText())") }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var info = stat()
+        if fstat(descriptor, &info) == 0 { bytes.reserveCapacity(Int(info.st_size)) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { posixRead(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw StoreError.io(path, "cannot read: \(errnoText())")
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return bytes
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file in the same folder, `fsync`, then
+    /// `rename` over the target, then `fsync` of the folder. Readers see the old file or the new
+    /// one, never a torn one, whatever other writers do at the same time.
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(StoreError) {
+        let folder = parent(of: path)
+        try makeDirectories(folder)
+        let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
+        let temporary = "\(folder)/.\(name).\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw StoreError.io(path, "cannot create a temporary file: \(errnoText())") }
+        var written = 0
+        var failure: String?
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { buffer in
+                posixWrite(descriptor, buffer.baseAddress! + written, buffer.count - written)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                failure = "cannot write: \(errnoText())"
+                break
+            }
+            written += count
+        }
+        if failure == nil, fsync(descriptor) != 0 { failure = "cannot fsync: \(errnoText())" }
+        close(descriptor)
+        if failure == nil, rename(temporary, path) != 0 { failure = "cannot rename into place: \(errnoText())" }
+        if let failure {
+            unlink(temporary)
+            throw StoreError.io(path, failure)
+        }
+        let folderDescriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if folderDescriptor >= 0 {
+            _ = fsync(folderDescriptor)
+            close(folderDescriptor)
+        }
+    }
+
+    /// Renames atomically (same file system).
+    static func move(_ source: String, to destination: String) throws(StoreError) {
+        if rename(source, destination) != 0 { throw StoreError.io(source, "cannot rename: \(errnoText())") }
+    }
+
+    static func remove(_ path: String) throws(StoreError) {
+        if unlink(path) != 0 { throw StoreError.io(path, "cannot remove: \(errnoText())") }
+    }
+
+    /// `mkdir -p`.
+    static func makeDirectories(_ path: String) throws(StoreError) {
+        if isDirectory(path) { return }
+        let parentPath = parent(of: path)
+        if parentPath != path, !parentPath.isEmpty { try makeDirectories(parentPath) }
+        if mkdir(path, 0o755) != 0, errno != EEXIST {
+            throw StoreError.io(path, "cannot create the folder: \(errnoText())")
+        }
+    }
+
+    /// The names in a folder (not `.` and `..`); empty when the folder does not exist.
+    static func list(_ path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
+                pointer.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Every regular file under `root` that lies in a folder named `recordings` and ends in `.json`,
+    /// sorted by path.
+    static func recordingFiles(under root: String) -> [String] {
+        var result: [String] = []
+        var pending = [root]
+        while let folder = pending.popLast() {
+            let inRecordings = folder.hasSuffix("/recordings") || folder == "recordings"
+            for name in list(folder) {
+                let path = folder == "/" ? "/\(name)" : "\(folder)/\(name)"
+                if isDirectory(path) {
+                    if name != ".build" && name != ".git" && !name.hasPrefix(".build") { pending.append(path) }
+                } else if inRecordings, name.hasSuffix(".json"), !name.hasPrefix(".") {
+                    result.append(path)
+                }
+            }
+        }
+        return result.sorted()
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    static func currentDirectory() -> String {
+        guard let pointer = getcwd(nil, 0) else { return "." }
+        defer { free(pointer) }
+        return String(cString: pointer)
+    }
+
+    /// `path` made absolute against the current folder, with `.` and `..` resolved lexically.
+    static func absolute(_ path: String) -> String {
+        let joined = path.hasPrefix("/") ? path : "\(currentDirectory())/\(path)"
+        var parts: [Substring] = []
+        for part in joined.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." {
+                if !parts.isEmpty { parts.removeLast() }
+                continue
+            }
+            parts.append(part)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
+@inline(__always)
+private func posixRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(descriptor, buffer, count)
+}
+
+@inline(__always)
+private func posixWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(descriptor, buffer, count)
+}

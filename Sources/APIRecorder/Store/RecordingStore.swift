@@ -1,0 +1,183 @@
+public import Logging
+import Synchronization
+
+/// A recording found on disk.
+public struct StoredRecording: Sendable {
+    public let recording: Recording
+    /// The file it came from (for a model-list union, the first of its files).
+    public let path: String
+}
+
+/// The recordings folder tree, in the reference's layout.
+///
+/// - A test's recordings live beside its test file (``RecordingLayout``); set-up recordings and
+///   ids without `::` live in the fallback folder. Look-ups try the test's folder, then the fallback.
+/// - Parsed recordings are cached by path and revalidated with one `stat`, so a hit costs no
+///   parsing and files written by another process are still noticed.
+/// - Writes are atomic (``FileSystem/writeAtomically(_:to:)``).
+///
+/// ```swift
+/// let store = RecordingStore(root: "/repo", fallbackDirectory: "tests/integration/common/recordings")
+/// if let hit = try store.lookup(hash: identity.hash, testID: testID) { ... }
+/// ```
+public final class RecordingStore: Sendable {
+    /// The absolute root that test-id folders are relative to.
+    public let root: String
+    /// The absolute fallback folder.
+    public let fallbackDirectory: String
+    private let logger: Logger
+    private let state = Mutex(State())
+    /// How many parsed recordings the cache keeps before it starts over.
+    private let cacheLimit = 8192
+
+    private struct State {
+        var parsed: [String: (stamp: FileSystem.Stamp, recording: Recording)] = [:]
+        var listings: [String: (stamp: FileSystem.Stamp?, names: [String])] = [:]
+    }
+
+    /// - Parameters:
+    ///   - root: the recordings root (relative paths are taken from the current folder).
+    ///   - fallbackDirectory: the fallback folder, relative to `root` unless absolute. Default `recordings`.
+    ///   - logger: where look-ups and writes are logged (at debug and info).
+    public init(root: String, fallbackDirectory: String = "recordings", logger: Logger? = nil) {
+        let root = FileSystem.absolute(root)
+        self.root = root
+        self.fallbackDirectory =
+            fallbackDirectory.hasPrefix("/")
+            ? FileSystem.absolute(fallbackDirectory) : FileSystem.absolute("\(root)/\(fallbackDirectory)")
+        self.logger = logger ?? Logger(label: "api-recorder.store", factory: { _ in SwiftLogNoOpLogHandler() })
+    }
+
+    // MARK: Layout
+
+    /// The folder a recording of `testID` is written to.
+    /// - Throws: ``StoreError`` for a test id that would leave the root.
+    public func directory(forTestID testID: String?) throws(StoreError) -> String {
+        guard let relative = try RecordingLayout.relativeDirectory(forTestID: testID) else { return fallbackDirectory }
+        return "\(root)/\(relative)"
+    }
+
+    /// The folders a look-up for `testID` searches, in order.
+    public func searchedDirectories(forTestID testID: String?) throws(StoreError) -> [String] {
+        let primary = try directory(forTestID: testID)
+        return primary == fallbackDirectory ? [primary] : [primary, fallbackDirectory]
+    }
+
+    // MARK: Reading
+
+    /// Finds the recording named `<hash>.json` for `testID`: the test's folder first, then the fallback.
+    /// - Throws: ``StoreError`` for an unsafe test id, or a file that exists but is corrupt.
+    public func lookup(hash: String, testID: String?) throws(StoreError) -> StoredRecording? {
+        for folder in try searchedDirectories(forTestID: testID) {
+            let path = "\(folder)/\(hash).json"
+            if let recording = try load(path) {
+                logger.debug("recording found", metadata: ["hash": "\(hash)", "path": "\(path)"])
+                return StoredRecording(recording: recording, path: path)
+            }
+        }
+        logger.debug("recording not found", metadata: ["hash": "\(hash)", "test_id": "\(testID ?? "null")"])
+        return nil
+    }
+
+    /// Finds every `models-<hash>-*.json` for `testID` (test folder, then fallback) and returns
+    /// their union (``ModelList/union(_:)``), or `nil` when there are none.
+    public func lookupModelList(hash: String, testID: String?) throws(StoreError) -> StoredRecording? {
+        var recordings: [Recording] = []
+        var firstPath: String?
+        let prefix = "models-\(hash)-"
+        for folder in try searchedDirectories(forTestID: testID) {
+            for name in listing(of: folder) where name.hasPrefix(prefix) && name.hasSuffix(".json") {
+                let path = "\(folder)/\(name)"
+                if let recording = try load(path) {
+                    recordings.append(recording)
+                    if firstPath == nil { firstPath = path }
+                }
+            }
+        }
+        guard let firstPath else { return nil }
+        do {
+            guard let union = try ModelList.union(recordings) else { return nil }
+            return StoredRecording(recording: union, path: firstPath)
+        } catch {
+            throw StoreError.corrupt(firstPath, error.reason)
+        }
+    }
+
+    /// Reads and parses one recording file, using the cache when the file has not changed.
+    /// Returns `nil` when there is no such file.
+    /// - Throws: ``StoreError`` with code `corruptRecording` when the file cannot be used.
+    public func load(_ path: String) throws(StoreError) -> Recording? {
+        guard let stamp = FileSystem.stamp(path) else { return nil }
+        if let cached = state.withLock({ $0.parsed[path] }), cached.stamp == stamp {
+            return cached.recording
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.read(path)
+        } catch {
+            if FileSystem.stamp(path) == nil { return nil }
+            throw error
+        }
+        let recording: Recording
+        do {
+            recording = try Recording(parsing: bytes)
+        } catch {
+            logger.warning("corrupt recording", metadata: ["path": "\(path)", "reason": "\(error.reason)"])
+            throw StoreError.corrupt(path, error.reason)
+        }
+        state.withLock { state in
+            if state.parsed.count >= cacheLimit { state.parsed.removeAll(keepingCapacity: true) }
+            state.parsed[path] = (stamp, recording)
+        }
+        return recording
+    }
+
+    private func listing(of folder: String) -> [String] {
+        let stamp = FileSystem.directoryStamp(folder)
+        if let cached = state.withLock({ $0.listings[folder] }), cached.stamp == stamp, stamp != nil {
+            return cached.names
+        }
+        let names = FileSystem.list(folder).sorted()
+        state.withLock { $0.listings[folder] = (stamp, names) }
+        return names
+    }
+
+    // MARK: Writing
+
+    /// Writes `recording` atomically into its test's folder under the name its content implies,
+    /// replacing any file of that name, and returns the path.
+    /// - Parameter hash: the request hash, when the caller already has it.
+    /// - Throws: ``StoreError`` for an unsafe test id or an I/O failure; nothing partial is left.
+    @discardableResult
+    public func save(_ recording: Recording, hash: String? = nil) throws(StoreError) -> String {
+        let folder = try directory(forTestID: recording.testID)
+        let name: String
+        do {
+            name = try recording.fileName(hash: hash ?? recording.hash)
+        } catch {
+            throw StoreError.corrupt("\(folder)/?", error.reason)
+        }
+        let path = "\(folder)/\(name)"
+        let bytes = recording.fileBytes()
+        try FileSystem.writeAtomically(bytes, to: path)
+        if let stamp = FileSystem.stamp(path) {
+            state.withLock { $0.parsed[path] = (stamp, recording) }
+        }
+        logger.info("recording written", metadata: ["path": "\(path)", "bytes": "\(bytes.count)"])
+        return path
+    }
+}
+
+extension Recording {
+    /// Reads and parses one recording file.
+    /// - Throws: ``StoreError`` naming the file: `io` when it cannot be read, `corruptRecording`
+    ///   when it is not a recording.
+    public init(contentsOfFile path: String) throws(StoreError) {
+        let bytes = try FileSystem.read(path)
+        do {
+            try self.init(parsing: bytes)
+        } catch {
+            throw StoreError.corrupt(path, error.reason)
+        }
+    }
+}
