@@ -40,8 +40,8 @@ struct HashBench: ParsableCommand {
         let start = clock.now
         for _ in 0..<passes {
             for bytes in contents {
-                guard let recording = try? Recording(parsing: bytes) else { continue }
-                checksum ^= recording.hash.utf8.first ?? 0
+                guard let identity = try? RequestIdentity(recordingFile: bytes) else { continue }
+                checksum ^= identity.hash.utf8.first ?? 0
             }
         }
         let elapsed = clock.now - start

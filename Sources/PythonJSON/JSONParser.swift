@@ -41,6 +41,22 @@ extension JSONValue {
         }
     }
 
+    /// Parses a JSON object document but builds only the members named in `keys`; every other
+    /// member is validated exactly as ``init(parsing:)-(Collection<UInt8>)`` would (syntax, UTF-8,
+    /// escapes, depth) and then dropped. For callers that need a few members of a large document,
+    /// such as the request of a recording whose response is megabytes of stream chunks.
+    /// - Throws: ``JSONParseError`` for any defect anywhere in the document, or when it is not an object.
+    public static func parseObject(
+        _ bytes: some Collection<UInt8>, keepingOnly keys: Set<String>
+    ) throws(JSONParseError) -> JSONObject {
+        let parse = { (buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONObject, JSONParseError> in
+            var parser = JSONParser(buffer)
+            return Result { () throws(JSONParseError) in try parser.parseObjectDocument(keepingOnly: keys) }
+        }
+        if let result = bytes.withContiguousStorageIfAvailable(parse) { return try result.get() }
+        return try Array(bytes).withUnsafeBufferPointer(parse).get()
+    }
+
     /// Parses JSON text given as a `String`.
     public init(parsing text: String) throws(JSONParseError) {
         var text = text
@@ -73,6 +89,183 @@ struct JSONParser {
             throw JSONParseError(offset: position, reason: "extra data after the JSON value")
         }
         return value
+    }
+
+    mutating func parseObjectDocument(keepingOnly keys: Set<String>) throws(JSONParseError) -> JSONObject {
+        if input.count >= 3, input[0] == 0xEF, input[1] == 0xBB, input[2] == 0xBF {
+            throw JSONParseError(offset: 0, reason: "unexpected UTF-8 byte-order mark")
+        }
+        skipWhitespace()
+        guard position < input.count, input[position] == UInt8(ascii: "{") else {
+            throw error("expected a JSON object")
+        }
+        try enter()
+        position += 1
+        var object = JSONObject()
+        skipWhitespace()
+        if position < input.count, input[position] == UInt8(ascii: "}") {
+            position += 1
+        } else {
+            members: while true {
+                skipWhitespace()
+                guard position < input.count, input[position] == UInt8(ascii: "\"") else {
+                    throw error("expected a property name in double quotes")
+                }
+                let key = try parseString()
+                skipWhitespace()
+                guard position < input.count, input[position] == UInt8(ascii: ":") else {
+                    throw error("expected ':' after a property name")
+                }
+                position += 1
+                skipWhitespace()
+                if keys.contains(key) {
+                    object[key] = try parseValue()
+                } else {
+                    try skipValue()
+                }
+                skipWhitespace()
+                guard position < input.count else { throw error("unexpected end of input in an object") }
+                switch input[position] {
+                case UInt8(ascii: ","): position += 1
+                case UInt8(ascii: "}"): position += 1; break members
+                default: throw error("expected ',' or '}'")
+                }
+            }
+        }
+        depth -= 1
+        skipWhitespace()
+        if position != input.count {
+            throw JSONParseError(offset: position, reason: "extra data after the JSON value")
+        }
+        return object
+    }
+
+    // MARK: Validation without building
+
+    /// Checks one value exactly as ``parseValue()`` would, without allocating anything.
+    private mutating func skipValue() throws(JSONParseError) {
+        guard position < input.count else { throw error("unexpected end of input, expected a value") }
+        switch input[position] {
+        case UInt8(ascii: "{"):
+            try enter()
+            defer { depth -= 1 }
+            position += 1
+            skipWhitespace()
+            if position < input.count, input[position] == UInt8(ascii: "}") {
+                position += 1
+                return
+            }
+            while true {
+                skipWhitespace()
+                guard position < input.count, input[position] == UInt8(ascii: "\"") else {
+                    throw error("expected a property name in double quotes")
+                }
+                try skipString()
+                skipWhitespace()
+                guard position < input.count, input[position] == UInt8(ascii: ":") else {
+                    throw error("expected ':' after a property name")
+                }
+                position += 1
+                skipWhitespace()
+                try skipValue()
+                skipWhitespace()
+                guard position < input.count else { throw error("unexpected end of input in an object") }
+                switch input[position] {
+                case UInt8(ascii: ","): position += 1
+                case UInt8(ascii: "}"): position += 1; return
+                default: throw error("expected ',' or '}'")
+                }
+            }
+        case UInt8(ascii: "["):
+            try enter()
+            defer { depth -= 1 }
+            position += 1
+            skipWhitespace()
+            if position < input.count, input[position] == UInt8(ascii: "]") {
+                position += 1
+                return
+            }
+            while true {
+                skipWhitespace()
+                try skipValue()
+                skipWhitespace()
+                guard position < input.count else { throw error("unexpected end of input in an array") }
+                switch input[position] {
+                case UInt8(ascii: ","): position += 1
+                case UInt8(ascii: "]"): position += 1; return
+                default: throw error("expected ',' or ']'")
+                }
+            }
+        case UInt8(ascii: "\""):
+            try skipString()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            try skipNumber()
+        default:
+            _ = try parseValue()
+        }
+    }
+
+    /// Checks one string as ``parseString()`` does, without building it.
+    private mutating func skipString() throws(JSONParseError) {
+        let start = position
+        position += 1
+        while position < input.count {
+            position = skipPlainASCII(from: position)
+            guard position < input.count else { break }
+            let byte = input[position]
+            if byte == UInt8(ascii: "\"") {
+                position += 1
+                return
+            }
+            if byte == UInt8(ascii: "\\") {
+                guard position + 1 < input.count else { throw error("unterminated escape") }
+                switch input[position + 1] {
+                case UInt8(ascii: "u"):
+                    _ = try parseUnicodeEscape()
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                    UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    position += 2
+                default:
+                    throw error("invalid escape")
+                }
+            } else if byte < 0x20 {
+                throw error("invalid control character in a string")
+            } else {
+                position = try validateMultibyte(at: position)
+            }
+        }
+        throw JSONParseError(offset: start, reason: "unterminated string")
+    }
+
+    /// Checks a number's syntax as ``parseNumber()`` does, without converting it.
+    private mutating func skipNumber() throws(JSONParseError) {
+        if input[position] == UInt8(ascii: "-") {
+            position += 1
+            if position < input.count, input[position] == UInt8(ascii: "I") {
+                try expectLiteral("Infinity")
+                return
+            }
+        }
+        guard position < input.count, isDigit(input[position]) else { throw error("expected a digit") }
+        if input[position] == UInt8(ascii: "0") {
+            position += 1
+        } else {
+            while position < input.count, isDigit(input[position]) { position += 1 }
+        }
+        if position + 1 < input.count, input[position] == UInt8(ascii: "."), isDigit(input[position + 1]) {
+            position += 1
+            while position < input.count, isDigit(input[position]) { position += 1 }
+        }
+        if position < input.count, input[position] == UInt8(ascii: "e") || input[position] == UInt8(ascii: "E") {
+            var cursor = position + 1
+            if cursor < input.count, input[cursor] == UInt8(ascii: "+") || input[cursor] == UInt8(ascii: "-") {
+                cursor += 1
+            }
+            if cursor < input.count, isDigit(input[cursor]) {
+                while cursor < input.count, isDigit(input[cursor]) { cursor += 1 }
+                position = cursor
+            }
+        }
     }
 
     // MARK: Values
@@ -329,6 +522,8 @@ struct JSONParser {
         let start = position
         // Fast path: no escapes; validate UTF-8 and control characters while scanning.
         while position < input.count {
+            position = skipPlainASCII(from: position)
+            guard position < input.count else { break }
             let byte = input[position]
             if byte == UInt8(ascii: "\"") {
                 let text = String(decoding: UnsafeBufferPointer(rebasing: input[start..<position]), as: UTF8.self)
@@ -380,28 +575,34 @@ struct JSONParser {
         case UInt8(ascii: "r"): bytes.append(0x0D)
         case UInt8(ascii: "t"): bytes.append(0x09)
         case UInt8(ascii: "u"):
-            let escapeStart = position
-            var scalar = try hexQuad(at: position + 2)
-            position += 6
-            if (0xD800...0xDBFF).contains(scalar) {
-                guard position + 1 < input.count, input[position] == UInt8(ascii: "\\"),
-                    input[position + 1] == UInt8(ascii: "u")
-                else { throw JSONParseError(offset: escapeStart, reason: "unpaired surrogate escape") }
-                let low = try hexQuad(at: position + 2)
-                guard (0xDC00...0xDFFF).contains(low) else {
-                    throw JSONParseError(offset: escapeStart, reason: "unpaired surrogate escape")
-                }
-                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                position += 6
-            } else if (0xDC00...0xDFFF).contains(scalar) {
-                throw JSONParseError(offset: escapeStart, reason: "unpaired surrogate escape")
-            }
-            appendUTF8(scalar, to: &bytes)
+            appendUTF8(try parseUnicodeEscape(), to: &bytes)
             return
         default:
             throw error("invalid escape")
         }
         position += 2
+    }
+
+    /// Reads `\uXXXX` (and its low surrogate when it is a high one) at `position` and returns
+    /// the scalar value.
+    private mutating func parseUnicodeEscape() throws(JSONParseError) -> UInt32 {
+        let escapeStart = position
+        var scalar = try hexQuad(at: position + 2)
+        position += 6
+        if (0xD800...0xDBFF).contains(scalar) {
+            guard position + 1 < input.count, input[position] == UInt8(ascii: "\\"),
+                input[position + 1] == UInt8(ascii: "u")
+            else { throw JSONParseError(offset: escapeStart, reason: "unpaired surrogate escape") }
+            let low = try hexQuad(at: position + 2)
+            guard (0xDC00...0xDFFF).contains(low) else {
+                throw JSONParseError(offset: escapeStart, reason: "unpaired surrogate escape")
+            }
+            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+            position += 6
+        } else if (0xDC00...0xDFFF).contains(scalar) {
+            throw JSONParseError(offset: escapeStart, reason: "unpaired surrogate escape")
+        }
+        return scalar
     }
 
     private func hexQuad(at index: Int) throws(JSONParseError) -> UInt32 {
@@ -450,12 +651,65 @@ struct JSONParser {
     // MARK: Helpers
 
     private mutating func skipWhitespace() {
+        let raw = UnsafeRawPointer(input.baseAddress)
         while position < input.count {
-            switch input[position] {
-            case 0x20, 0x0A, 0x0D, 0x09: position += 1
-            default: return
+            let byte = input[position]
+            if byte == 0x20, let raw, position + 8 <= input.count {
+                // Indented files are mostly runs of spaces: find the first non-space of the next
+                // eight bytes in one step.
+                let word: UInt64 =
+                    UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+                    ^ 0x2020_2020_2020_2020
+                if word == 0 {
+                    position += 8
+                } else {
+                    let spaces: Int = word.trailingZeroBitCount / 8
+                    position += spaces
+                }
+            } else if byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 {
+                position += 1
+            } else {
+                return
             }
         }
+    }
+
+    /// The offset of the first byte at or after `start` that is not plain string content:
+    /// a quote, a backslash, a control character or a non-ASCII byte. Eight bytes at a time.
+    @inline(__always)
+    private func skipPlainASCII(from start: Int) -> Int {
+        var index = start
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quotes: UInt64 = 0x2222_2222_2222_2222
+        let backslashes: UInt64 = 0x5C5C_5C5C_5C5C_5C5C
+        let spaces: UInt64 = 0x2020_2020_2020_2020
+        if let base = input.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while index + 8 <= input.count {
+                let word: UInt64 = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                let quote: UInt64 = word ^ quotes
+                let backslash: UInt64 = word ^ backslashes
+                let quoteBytes: UInt64 = (quote &- ones) & ~quote
+                let backslashBytes: UInt64 = (backslash &- ones) & ~backslash
+                let controlBytes: UInt64 = word &- spaces
+                let flagged: UInt64 = (quoteBytes | backslashBytes | controlBytes | word) & highs
+                if flagged != 0 {
+                    // The lowest flagged byte is the first special one (borrows only run upwards).
+                    let offset: Int = flagged.trailingZeroBitCount / 8
+                    return index + offset
+                }
+                index += 8
+            }
+        }
+        while index < input.count {
+            let byte = input[index]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 {
+                return index
+            }
+            index += 1
+        }
+        return index
     }
 
     private func isDigit(_ byte: UInt8) -> Bool { byte &- 48 < 10 }

@@ -20,31 +20,51 @@ public enum HashNormalization {
     ///
     /// As in the reference, an object directly inside an array counts as a root object again.
     public static func normalize(_ value: JSONValue, excludeStreamOptions: Bool = false) -> JSONValue {
-        normalize(value, isRoot: true, excludeStreamOptions: excludeStreamOptions)
+        normalized(value, isRoot: true, excludeStreamOptions: excludeStreamOptions) ?? value
     }
 
-    private static func normalize(_ value: JSONValue, isRoot: Bool, excludeStreamOptions: Bool) -> JSONValue {
+    /// The normalised value, or `nil` when normalisation leaves it unchanged (so that unchanged
+    /// parts of a body are shared, not copied).
+    private static func normalized(_ value: JSONValue, isRoot: Bool, excludeStreamOptions: Bool) -> JSONValue? {
         switch value {
-        case .object(var object):
-            object = object.mapValues { normalize($0, isRoot: false, excludeStreamOptions: false) }
-            if excludeStreamOptions { object.removeValue(forKey: "stream_options") }
+        case .object(let original):
+            var object = original
+            var changed = false
+            for index in original.values.indices {
+                if let replacement = normalized(original.values[index], isRoot: false, excludeStreamOptions: false) {
+                    object.setValue(replacement, at: index)
+                    changed = true
+                }
+            }
+            if excludeStreamOptions, object.removeValue(forKey: "stream_options") != nil { changed = true }
             if isRoot {
                 for extraKey in ["extra_body", "extra_query"] {
-                    if case .object(var extra)? = object[extraKey], extra.index(of: "project_id") != nil {
-                        extra.removeValue(forKey: "project_id")
+                    if case .object(var extra)? = object[extraKey], extra.removeValue(forKey: "project_id") != nil {
                         object[extraKey] = .object(extra)
+                        changed = true
                     }
                 }
             }
-            return .object(object)
-        case .array(let elements):
-            return .array(elements.map { normalize($0, isRoot: true, excludeStreamOptions: false) })
+            return changed ? .object(object) : nil
+        case .array(let original):
+            var elements = original
+            var changed = false
+            for index in original.indices {
+                if let replacement = normalized(original[index], isRoot: true, excludeStreamOptions: false) {
+                    elements[index] = replacement
+                    changed = true
+                }
+            }
+            return changed ? .array(elements) : nil
         case .float(let number):
-            return .float(PythonFloat.round5(number))
+            let rounded = PythonFloat.round5(number)
+            return rounded.bitPattern == number.bitPattern ? nil : .float(rounded)
         case .string(let text):
-            return .string(normalizeString(text))
+            guard mightNeedNormalization(text) else { return nil }
+            let result = normalizeString(text)
+            return result.utf8.elementsEqual(text.utf8) ? nil : .string(result)
         default:
-            return value
+            return nil
         }
     }
 
@@ -70,16 +90,47 @@ public enum HashNormalization {
         return String(result)
     }
 
-    /// A cheap pre-check: every rule needs a ':' or '<' (rules 1–4) or a '.' after a digit (rule 5);
-    /// non-ASCII text may hide a Unicode digit or space, so it always takes the full path.
-    private static func mightNeedNormalization(_ text: String) -> Bool {
-        var previousWasDigit = false
-        for byte in text.utf8 {
-            if byte >= 0x80 || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "<") { return true }
-            if byte == UInt8(ascii: "."), previousWasDigit { return true }
-            previousWasDigit = byte &- 48 < 10
+    /// A cheap pre-check on the UTF-8 bytes. Rules 1–4 need one of their ASCII literals; rule 5
+    /// needs a '.' between two digits. A non-ASCII byte next to the '.' may be a Unicode digit, so
+    /// it counts as one here.
+    static func mightNeedNormalization(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { utf8 in
+            let count = utf8.count
+            var index = 0
+            while index < count {
+                switch utf8[index] {
+                case UInt8(ascii: "."):
+                    if index > 0, index + 1 < count, mayBeDigit(utf8[index - 1]), mayBeDigit(utf8[index + 1]) {
+                        return true
+                    }
+                case UInt8(ascii: ":"):
+                    if endsWith(utf8, at: index, "score") || endsWith(utf8, at: index, "attributes")
+                        || endsWith(utf8, at: index, "document_id")
+                    {
+                        return true
+                    }
+                case UInt8(ascii: "<"):
+                    if index + 1 < count, utf8[index + 1] == UInt8(ascii: "|") { return true }
+                default:
+                    break
+                }
+                index += 1
+            }
+            return false
         }
-        return false
+    }
+
+    @inline(__always)
+    private static func mayBeDigit(_ byte: UInt8) -> Bool { byte &- 48 < 10 || byte >= 0x80 }
+
+    /// Whether the bytes just before `end` spell `word`.
+    private static func endsWith(_ utf8: UnsafeBufferPointer<UInt8>, at end: Int, _ word: StaticString) -> Bool {
+        let length = word.utf8CodeUnitCount
+        guard end >= length else { return false }
+        let start = end - length
+        for offset in 0..<length where utf8[start + offset] != word.utf8Start[offset] { return false }
+        return true
     }
 
     // MARK: Rule 1: score:\s*[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?

@@ -35,7 +35,7 @@ public enum RequestIdentity: Sendable, Equatable {
             object.appendUnchecked(key: "endpoint", value: .string(parsed.path))
             object.appendUnchecked(
                 key: "body",
-                value: HashNormalization.normalize(body, excludeStreamOptions: parsed.netloc.contains("bedrock"))
+                value: HashNormalization.normalize(body, excludeStreamOptions: parsed.netloc.utf8.contains(subsequence: "bedrock".utf8))
             )
             if !Self.modelListPaths.contains(parsed.path) {
                 object.appendUnchecked(key: "test_id", value: testID.map(JSONValue.string) ?? .null)
@@ -64,8 +64,8 @@ public enum RequestIdentity: Sendable, Equatable {
     public var hash: String { Self.sha256Hex(canonicalBytes) }
 
     /// Lowercase hex SHA-256 of `bytes`.
-    public static func sha256Hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digest = SHA256.hash(data: Array(bytes))
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        let digest = SHA256.hash(data: bytes)
         var hex: [UInt8] = []
         hex.reserveCapacity(64)
         for byte in digest {
@@ -76,4 +76,17 @@ public enum RequestIdentity: Sendable, Equatable {
     }
 
     private static func hexDigit(_ value: UInt8) -> UInt8 { value < 10 ? 48 + value : 87 + value }
+}
+
+extension Sequence where Element: Equatable {
+    /// Whether `subsequence` occurs contiguously in the sequence.
+    fileprivate func contains(subsequence: some Collection<Element>) -> Bool {
+        let haystack = Array(self)
+        let needle = Array(subsequence)
+        guard needle.count <= haystack.count else { return needle.isEmpty }
+        for start in 0...(haystack.count - needle.count) where haystack[start..<(start + needle.count)].elementsEqual(needle) {
+            return true
+        }
+        return false
+    }
 }

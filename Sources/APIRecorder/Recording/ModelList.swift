@@ -11,7 +11,7 @@ public enum ModelList {
     public static func digest(of recording: Recording) throws(RecordingError) -> String {
         let ids = try entries(of: recording).map(\.id)
         let unique = Set(ids).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        return String(RequestIdentity.sha256Hex(unique.joined(separator: "|").utf8).prefix(8))
+        return String(RequestIdentity.sha256Hex(Array(unique.joined(separator: "|").utf8)).prefix(8))
     }
 
     /// The union of several model-list recordings of one hash: one entry per id (a later file's

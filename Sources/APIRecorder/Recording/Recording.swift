@@ -57,12 +57,7 @@ public struct Recording: Sendable, Equatable {
     public var request: JSONObject { json["request"]?.objectValue ?? JSONObject() }
     public var response: JSONObject { json["response"]?.objectValue ?? JSONObject() }
 
-    public var kind: Kind {
-        let request = self.request
-        if request.index(of: "tool_name") != nil { return .toolInvocation }
-        if request.index(of: "payload") != nil { return .http }
-        return .inference
-    }
+    public var kind: Kind { Kind(request: request) }
 
     public var method: String? { request["method"]?.stringValue }
     public var url: String? { request["url"]?.stringValue }
@@ -100,19 +95,7 @@ public struct Recording: Sendable, Equatable {
 
     /// The identity this recording's request implies.
     public var identity: RequestIdentity {
-        let request = self.request
-        switch kind {
-        case .inference:
-            return .inference(
-                method: method ?? "", url: url ?? "", body: request["body"] ?? .null, testID: testID)
-        case .toolInvocation:
-            return .tool(
-                provider: request["provider"] ?? .null, toolName: request["tool_name"] ?? .null,
-                kwargs: request["kwargs"] ?? .null)
-        case .http:
-            let testID = request.index(of: "test_id") != nil ? request["test_id"]?.stringValue : self.testID
-            return .http(testID: testID, url: url ?? "", method: method ?? "", payload: request["payload"] ?? .null)
-        }
+        RequestIdentity(recordedRequest: request, fileTestID: testID)
     }
 
     /// The request hash, which is also the file's name.
@@ -140,6 +123,56 @@ public struct Recording: Sendable, Equatable {
         response["body"] = body
         copy.json["response"] = .object(response)
         return copy
+    }
+}
+
+extension Recording.Kind {
+    /// The kind a recorded request's keys imply.
+    init(request: JSONObject) {
+        if request.index(of: "tool_name") != nil {
+            self = .toolInvocation
+        } else if request.index(of: "payload") != nil {
+            self = .http
+        } else {
+            self = .inference
+        }
+    }
+}
+
+extension RequestIdentity {
+    /// The identity a recorded request implies. `fileTestID` is the file's top-level `test_id`;
+    /// a plain-HTTP request's own `test_id` takes precedence, as the reference hashes that one.
+    public init(recordedRequest request: JSONObject, fileTestID: String?) {
+        switch Recording.Kind(request: request) {
+        case .inference:
+            self = .inference(
+                method: request["method"]?.stringValue ?? "", url: request["url"]?.stringValue ?? "",
+                body: request["body"] ?? .null, testID: fileTestID)
+        case .toolInvocation:
+            self = .tool(
+                provider: request["provider"] ?? .null, toolName: request["tool_name"] ?? .null,
+                kwargs: request["kwargs"] ?? .null)
+        case .http:
+            let testID = request.index(of: "test_id") != nil ? request["test_id"]?.stringValue : fileTestID
+            self = .http(
+                testID: testID, url: request["url"]?.stringValue ?? "", method: request["method"]?.stringValue ?? "",
+                payload: request["payload"] ?? .null)
+        }
+    }
+
+    /// The identity of a recording file, read straight from its bytes: only `test_id` and
+    /// `request` are built, the rest of the file (the response, often most of it) is validated
+    /// but not materialised. This is what `api-recorder hash` and index builders use.
+    /// - Throws: ``RecordingError`` for invalid JSON anywhere in the file, or a missing request.
+    public init(recordingFile bytes: some Collection<UInt8>) throws(RecordingError) {
+        let members: JSONObject
+        do {
+            members = try JSONValue.parseObject(bytes, keepingOnly: ["test_id", "request"])
+        } catch {
+            throw RecordingError(error.description)
+        }
+        guard case .object(let request)? = members["request"] else { throw RecordingError("no \"request\" object") }
+        self.init(recordedRequest: request, fileTestID: members["test_id"]?.stringValue)
     }
 }
 
