@@ -650,6 +650,7 @@ struct JSONParser {
 
     // MARK: Helpers
 
+    @inline(__always)
     private mutating func skipWhitespace() {
         let raw = UnsafeRawPointer(input.baseAddress)
         while position < input.count {

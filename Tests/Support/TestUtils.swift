@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A fresh temporary folder, removed when the value is released.
 public final class TemporaryDirectory: @unchecked Sendable {
@@ -109,11 +109,11 @@ public enum Python {
     public static var isAvailable: Bool { executable != nil }
 
     /// Runs `script` with `input` on standard input and returns standard output.
-    public static func run(_ script: String, input: String) throws -> String {
+    public static func run(_ script: String, arguments: [String] = [], input: String) throws -> String {
         guard let executable else { throw CocoaError(.fileNoSuchFile) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-c", script]
+        process.arguments = ["-c", script] + arguments
         let stdin = Pipe()
         let stdout = Pipe()
         process.standardInput = stdin
