@@ -77,6 +77,10 @@ struct ShowCommand: ParsableCommand {
             let status = exception.statusCode.map { " (HTTP \($0))" } ?? ""
             lines.append(("error", "\(exception.type ?? "?")\(status): \(exception.message ?? "")"))
         }
+        if recording.kind == .toolInvocation, !recording.isException {
+            let result = compact(ResponseNormalization.untyped(recording.body))
+            lines.append(("result", result.count > 300 ? String(result.prefix(300)) + "…" : result))
+        }
         let transcript = Transcript(recording)
         if !transcript.text.isEmpty { lines.append(("text", compact(.string(transcript.text)))) }
         var output = lines.map { label, value in

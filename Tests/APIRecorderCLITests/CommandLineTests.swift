@@ -136,6 +136,18 @@ struct CommandLineTests {
         #expect(missing.stderr.contains("no recording under \(Self.seedFolder) has a hash starting with ffffffff"))
     }
 
+    /// The README's main command works on the bundled examples.
+    @Test func bundledExamplesVerifyAndShow() throws {
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let verify = try BuiltBinary.run(["verify", "Examples"], in: packageRoot)
+        #expect(verify.status == 0)
+        #expect(verify.stdout.hasSuffix(" 0 misnamed, 0 not canonical, 0 unreadable\n"))
+        let show = try BuiltBinary.run(["show", "7288dcd1", "--root", "Examples"], in: packageRoot)
+        #expect(show.status == 0)
+        #expect(show.stdout.contains(#"[0] get_weather (call_5f0c8a2e41d94b7a9c3e1f20) {"location": "Paris, France"}"#))
+    }
+
     @Test func usageErrorsExitWith64() throws {
         let output = try BuiltBinary.run(["verify", "--no-such-flag"])
         #expect(output.status == 64)
