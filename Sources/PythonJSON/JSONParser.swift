@@ -99,40 +99,14 @@ struct JSONParser {
         guard position < input.count, input[position] == UInt8(ascii: "{") else {
             throw error("expected a JSON object")
         }
-        try enter()
-        position += 1
         var object = JSONObject()
-        skipWhitespace()
-        if position < input.count, input[position] == UInt8(ascii: "}") {
-            position += 1
-        } else {
-            members: while true {
-                skipWhitespace()
-                guard position < input.count, input[position] == UInt8(ascii: "\"") else {
-                    throw error("expected a property name in double quotes")
-                }
-                let key = try parseString()
-                skipWhitespace()
-                guard position < input.count, input[position] == UInt8(ascii: ":") else {
-                    throw error("expected ':' after a property name")
-                }
-                position += 1
-                skipWhitespace()
-                if keys.contains(key) {
-                    object[key] = try parseValue()
-                } else {
-                    try skipValue()
-                }
-                skipWhitespace()
-                guard position < input.count else { throw error("unexpected end of input in an object") }
-                switch input[position] {
-                case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "}"): position += 1; break members
-                default: throw error("expected ',' or '}'")
-                }
+        try scanMembers(buildingKeys: true) { parser, key throws(JSONParseError) in
+            if let key, keys.contains(key) {
+                object[key] = try parser.parseValue()
+            } else {
+                try parser.skipValue()
             }
         }
-        depth -= 1
         skipWhitespace()
         if position != input.count {
             throw JSONParseError(offset: position, reason: "extra data after the JSON value")
@@ -147,55 +121,9 @@ struct JSONParser {
         guard position < input.count else { throw error("unexpected end of input, expected a value") }
         switch input[position] {
         case UInt8(ascii: "{"):
-            try enter()
-            defer { depth -= 1 }
-            position += 1
-            skipWhitespace()
-            if position < input.count, input[position] == UInt8(ascii: "}") {
-                position += 1
-                return
-            }
-            while true {
-                skipWhitespace()
-                guard position < input.count, input[position] == UInt8(ascii: "\"") else {
-                    throw error("expected a property name in double quotes")
-                }
-                try skipString()
-                skipWhitespace()
-                guard position < input.count, input[position] == UInt8(ascii: ":") else {
-                    throw error("expected ':' after a property name")
-                }
-                position += 1
-                skipWhitespace()
-                try skipValue()
-                skipWhitespace()
-                guard position < input.count else { throw error("unexpected end of input in an object") }
-                switch input[position] {
-                case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "}"): position += 1; return
-                default: throw error("expected ',' or '}'")
-                }
-            }
+            try scanMembers(buildingKeys: false) { parser, _ throws(JSONParseError) in try parser.skipValue() }
         case UInt8(ascii: "["):
-            try enter()
-            defer { depth -= 1 }
-            position += 1
-            skipWhitespace()
-            if position < input.count, input[position] == UInt8(ascii: "]") {
-                position += 1
-                return
-            }
-            while true {
-                skipWhitespace()
-                try skipValue()
-                skipWhitespace()
-                guard position < input.count else { throw error("unexpected end of input in an array") }
-                switch input[position] {
-                case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "]"): position += 1; return
-                default: throw error("expected ',' or ']'")
-                }
-            }
+            try scanElements { parser throws(JSONParseError) in try parser.skipValue() }
         case UInt8(ascii: "\""):
             try skipString()
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
@@ -304,52 +232,17 @@ struct JSONParser {
     }
 
     private mutating func parseArray() throws(JSONParseError) -> JSONValue {
-        try enter()
-        defer { depth -= 1 }
-        position += 1
         var elements: [JSONValue] = []
-        skipWhitespace()
-        if position < input.count, input[position] == UInt8(ascii: "]") {
-            position += 1
-            return .array(elements)
-        }
-        while true {
-            skipWhitespace()
-            elements.append(try parseValue())
-            skipWhitespace()
-            guard position < input.count else { throw error("unexpected end of input in an array") }
-            switch input[position] {
-            case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "]"): position += 1; return .array(elements)
-            default: throw error("expected ',' or ']'")
-            }
-        }
+        try scanElements { parser throws(JSONParseError) in elements.append(try parser.parseValue()) }
+        return .array(elements)
     }
 
     private mutating func parseObject() throws(JSONParseError) -> JSONValue {
-        try enter()
-        defer { depth -= 1 }
-        position += 1
         var object = JSONObject()
         var keyIndex: [ExactKey: Int]? = nil
-        skipWhitespace()
-        if position < input.count, input[position] == UInt8(ascii: "}") {
-            position += 1
-            return .object(object)
-        }
-        while true {
-            skipWhitespace()
-            guard position < input.count, input[position] == UInt8(ascii: "\"") else {
-                throw error("expected a property name in double quotes")
-            }
-            let key = try parseString()
-            skipWhitespace()
-            guard position < input.count, input[position] == UInt8(ascii: ":") else {
-                throw error("expected ':' after a property name")
-            }
-            position += 1
-            skipWhitespace()
-            let value = try parseValue()
+        try scanMembers(buildingKeys: true) { parser, key throws(JSONParseError) in
+            let key = key!
+            let value = try parser.parseValue()
             // Python keeps the first position of a repeated key and the last value.
             if object.count < 16 {
                 if let existing = object.index(of: key) {
@@ -357,24 +250,90 @@ struct JSONParser {
                 } else {
                     object.appendUnchecked(key: key, value: value)
                 }
-            } else {
-                if keyIndex == nil {
-                    var index: [ExactKey: Int] = [:]
-                    for (position, existing) in object.keys.enumerated() { index[ExactKey(existing)] = position }
-                    keyIndex = index
-                }
-                if let existing = keyIndex?[ExactKey(key)] {
-                    object.setValue(value, at: existing)
-                } else {
-                    keyIndex?[ExactKey(key)] = object.count
-                    object.appendUnchecked(key: key, value: value)
-                }
+                return
             }
+            if keyIndex == nil {
+                var index: [ExactKey: Int] = [:]
+                for (position, existing) in object.keys.enumerated() { index[ExactKey(existing)] = position }
+                keyIndex = index
+            }
+            if let existing = keyIndex?[ExactKey(key)] {
+                object.setValue(value, at: existing)
+            } else {
+                keyIndex?[ExactKey(key)] = object.count
+                object.appendUnchecked(key: key, value: value)
+            }
+        }
+        return .object(object)
+    }
+
+    // MARK: Containers
+
+    /// Walks an array at `position`: brackets, separators and depth, calling `element` with the
+    /// parser positioned at each element.
+    @inline(__always)
+    private mutating func scanElements(
+        _ element: (inout JSONParser) throws(JSONParseError) -> Void
+    ) throws(JSONParseError) {
+        try enter()
+        defer { depth -= 1 }
+        position += 1
+        skipWhitespace()
+        if position < input.count, input[position] == UInt8(ascii: "]") {
+            position += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            try element(&self)
+            skipWhitespace()
+            guard position < input.count else { throw error("unexpected end of input in an array") }
+            switch input[position] {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "]"): position += 1; return
+            default: throw error("expected ',' or ']'")
+            }
+        }
+    }
+
+    /// Walks an object at `position`: braces, keys, colons, separators and depth, calling `member`
+    /// with each key (`nil` unless `buildingKeys`, which saves building keys that are skipped)
+    /// and the parser positioned at the value.
+    @inline(__always)
+    private mutating func scanMembers(
+        buildingKeys: Bool, _ member: (inout JSONParser, String?) throws(JSONParseError) -> Void
+    ) throws(JSONParseError) {
+        try enter()
+        defer { depth -= 1 }
+        position += 1
+        skipWhitespace()
+        if position < input.count, input[position] == UInt8(ascii: "}") {
+            position += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard position < input.count, input[position] == UInt8(ascii: "\"") else {
+                throw error("expected a property name in double quotes")
+            }
+            var key: String? = nil
+            if buildingKeys {
+                key = try parseString()
+            } else {
+                try skipString()
+            }
+            skipWhitespace()
+            guard position < input.count, input[position] == UInt8(ascii: ":") else {
+                throw error("expected ':' after a property name")
+            }
+            position += 1
+            skipWhitespace()
+            try member(&self, key)
             skipWhitespace()
             guard position < input.count else { throw error("unexpected end of input in an object") }
             switch input[position] {
             case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"): position += 1; return .object(object)
+            case UInt8(ascii: "}"): position += 1; return
             default: throw error("expected ',' or '}'")
             }
         }
