@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "APIRecorder", targets: ["APIRecorder"]),
         .library(name: "PythonJSON", targets: ["PythonJSON"]),
+        .library(name: "APIRecorderProxy", targets: ["APIRecorderProxy"]),
         .executable(name: "api-recorder", targets: ["APIRecorderCLI"]),
     ],
     dependencies: [
@@ -14,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.20.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         // JSON with Python's data model and Python-exact writers: the byte-level base of the format.
@@ -27,11 +31,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The record/replay HTTP proxy: routes, HTTP <-> recorder translation, upstream forwarding.
+        .target(
+            name: "APIRecorderProxy",
+            dependencies: [
+                "APIRecorder",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The `api-recorder` command: a thin layer over the libraries.
         .executableTarget(
             name: "APIRecorderCLI",
             dependencies: [
                 "APIRecorder",
+                "APIRecorderProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -48,6 +64,15 @@ let package = Package(
         ),
         .testTarget(name: "APIRecorderTests", dependencies: ["APIRecorder", "TestSupport"]),
         .testTarget(name: "APIRecorderCLITests", dependencies: ["APIRecorderCLI", "APIRecorder", "TestSupport"]),
+        .testTarget(
+            name: "APIRecorderProxyTests",
+            dependencies: [
+                "APIRecorderProxy",
+                "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
     ]
 )
 

@@ -1,0 +1,178 @@
+/// The HTTP-level contract between front ends (the proxy, the Swift hooks) and the provider
+/// adapters that know how each API identifies requests and frames responses.
+///
+/// A front end turns what it received into an ``ExchangeRequest``, asks an adapter to
+/// ``ProviderAdapter/prepare(_:)`` it, lets the ``Recorder`` decide, and then either renders the
+/// adapter's ``ReplayPlan`` or pumps the upstream response through the adapter's
+/// ``LiveTranscoder``, which yields what the client gets and what is recorded.
+
+/// A request as a front end received it, after routing.
+public struct ExchangeRequest: Sendable {
+    public var method: String
+    /// The path below the route (`/chat/completions`), without the query.
+    public var path: String
+    /// The raw query string, without `?`, or `nil`.
+    public var query: String?
+    /// The base URL recordings name for this route (`https://api.openai.com/v1`).
+    public var recordedBase: String
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    public var testID: String?
+
+    public init(
+        method: String, path: String, query: String?, recordedBase: String, headers: [(name: String, value: String)],
+        body: [UInt8], testID: String?
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.recordedBase = recordedBase
+        self.headers = headers
+        self.body = body
+        self.testID = testID
+    }
+
+    /// The URL a recording names: recorded base and path joined as strings, as the reference does.
+    public var recordedURL: String { recordedBase + path }
+
+    /// The first header named `name`, case-insensitively.
+    public func header(_ name: String) -> String? {
+        let wanted = name.lowercased()
+        return headers.first { $0.name.lowercased() == wanted }?.value
+    }
+}
+
+/// An error to send to the client in the provider's own error shape.
+public struct ExchangeError: Error, Sendable, CustomStringConvertible {
+    /// The HTTP status.
+    public var status: Int
+    /// A short machine-readable type (`invalid_request_error`, `recording_not_found`, ...).
+    public var type: String
+    public var message: String
+
+    public init(status: Int, type: String, message: String) {
+        self.status = status
+        self.type = type
+        self.message = message
+    }
+
+    public var description: String { "\(status) \(type): \(message)" }
+
+    /// The status for a recorder failure: a miss is a 404, which SDKs do not retry.
+    public init(_ error: RecorderError) {
+        switch error.code {
+        case .recordingNotFound: self.init(status: 404, type: "recording_not_found", message: error.message)
+        case .unsafeTestID: self.init(status: 400, type: "invalid_test_id", message: error.message)
+        case .corruptRecording: self.init(status: 500, type: "corrupt_recording", message: error.message)
+        case .storage: self.init(status: 500, type: "recording_storage_error", message: error.message)
+        }
+    }
+}
+
+/// A request an adapter has understood: its identity, and how to build its recording.
+public struct PreparedExchange: Sendable {
+    public var request: ExchangeRequest
+    public var recorderRequest: RecorderRequest
+    /// The parsed JSON body (with secrets removed), as it is recorded.
+    public var body: JSONValue
+    /// Whether the client asked for a stream.
+    public var wantsStream: Bool
+    /// The logical endpoint (`/v1/chat/completions`).
+    public var endpoint: String
+    /// The bytes to send upstream.
+    public var upstreamBody: [UInt8]
+
+    public init(
+        request: ExchangeRequest, recorderRequest: RecorderRequest, body: JSONValue, wantsStream: Bool, endpoint: String,
+        upstreamBody: [UInt8]
+    ) {
+        self.request = request
+        self.recorderRequest = recorderRequest
+        self.body = body
+        self.wantsStream = wantsStream
+        self.endpoint = endpoint
+        self.upstreamBody = upstreamBody
+    }
+
+    public var hash: String { recorderRequest.identity.hash }
+}
+
+/// How to answer from a recording.
+public struct ReplayPlan: Sendable {
+    public enum Body: Sendable {
+        /// One body.
+        case whole([UInt8])
+        /// A stream: its frames in order, each with the gap before it in milliseconds when known,
+        /// then, when the recorded stream failed, the connection is cut after the last frame.
+        case stream(frames: [[UInt8]], gapsMilliseconds: [Int]?, failsAtEnd: Bool)
+    }
+
+    public var status: Int
+    public var contentType: String
+    public var body: Body
+
+    public init(status: Int, contentType: String, body: Body) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+}
+
+/// Turns a live upstream response into what the client receives and what is recorded.
+/// One value serves one response.
+public protocol LiveTranscoder: Sendable {
+    /// Takes the next bytes from upstream; returns the bytes to send to the client now.
+    mutating func consume(_ bytes: [UInt8]) -> [UInt8]
+    /// The upstream finished: the last bytes for the client, and the recording's outcome
+    /// (`nil` when the response should not be recorded).
+    mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?)
+    /// The upstream failed mid-response: the outcome to record (chunks so far and the error).
+    mutating func fail(_ reason: String) -> RecordedOutcome?
+    /// Extra response keys to record (for example `chunk_offsets_ms`).
+    var extraResponseKeys: JSONObject { get }
+}
+
+extension LiveTranscoder {
+    public var extraResponseKeys: JSONObject { JSONObject() }
+}
+
+/// Replay pacing from recorded chunk arrival offsets.
+public enum StreamPacing {
+    /// The gap before each frame, from `chunk_offsets_ms` (frames beyond the offsets, such as a
+    /// final `[DONE]`, get no gap). `nil` when the recording has no offsets.
+    public static func gaps(fromOffsets offsets: JSONValue?, frames: Int) -> [Int]? {
+        guard let offsets = offsets?.arrayValue?.compactMap(\.intValue), !offsets.isEmpty else { return nil }
+        var previous = 0
+        var gaps: [Int] = []
+        for index in 0..<frames {
+            if index < offsets.count {
+                gaps.append(max(0, offsets[index] - previous))
+                previous = offsets[index]
+            } else {
+                gaps.append(0)
+            }
+        }
+        return gaps
+    }
+}
+
+/// A provider's rules: identity, recording shape, live transcoding and replay.
+public protocol ProviderAdapter: Sendable {
+    /// Understands a request: parses its body, computes its identity.
+    /// - Throws: ``ExchangeError`` for a body the API would reject (malformed JSON, invalid UTF-8).
+    func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange
+
+    /// The transcoder for a live response with this status and content type.
+    func transcoder(for exchange: PreparedExchange, status: Int, contentType: String?) -> any LiveTranscoder
+
+    /// Builds the recording of an exchange from its outcome.
+    func recording(
+        for exchange: PreparedExchange, outcome: RecordedOutcome, extraResponseKeys: JSONObject
+    ) -> Recording
+
+    /// How to answer `exchange` from `recording`.
+    func replayPlan(for recording: Recording, exchange: PreparedExchange) -> ReplayPlan
+
+    /// An error body in this provider's shape.
+    func errorBody(_ error: ExchangeError) -> [UInt8]
+}

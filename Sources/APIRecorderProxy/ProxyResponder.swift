@@ -1,0 +1,277 @@
+import APIRecorder
+import AsyncHTTPClient
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Translates HTTP to and from the shared ``Recorder``: routing, test ids, bodies, upstream calls
+/// and streaming. The mode logic itself lives in the recorder, the API rules in the adapters.
+struct ProxyResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+
+    let configuration: ProxyConfiguration
+    let recorder: Recorder
+    let httpClient: HTTPClient
+    let testIdentity: TestIdentity
+    let logger: Logger
+    let adapter: any ProviderAdapter = OpenAIAdapter()
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        let path = request.uri.path
+        if path.hasPrefix("/__recorder/") { return try await control(request, path: path) }
+        let components = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
+        guard let name = components.first, let route = configuration.route(named: name) else {
+            let known = configuration.routes.map { "/\($0.name)" }.joined(separator: ", ")
+            return errorResponse(
+                ExchangeError(
+                    status: 404, type: "route_not_found",
+                    message: "No route for \(path). Routes: \(known.isEmpty ? "none (start with --upstream NAME=URL)" : known)."))
+        }
+        let rest = components.count > 1 ? "/" + components[1] : ""
+
+        let body: [UInt8]
+        do {
+            var buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
+            body = buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return errorResponse(
+                ExchangeError(
+                    status: 413, type: "request_too_large",
+                    message: "The request body is larger than --max-body (\(configuration.maxBodyBytes) bytes)."))
+        }
+
+        let exchangeRequest = ExchangeRequest(
+            method: request.method.rawValue, path: rest, query: request.uri.query, recordedBase: route.recordedBase,
+            headers: request.headers.map { ($0.name.canonicalName, $0.value) }, body: body,
+            testID: testIdentity.testID(for: request.headers))
+        let exchange: PreparedExchange
+        let decision: RecorderDecision
+        do {
+            exchange = try adapter.prepare(exchangeRequest)
+            decision = try await recorder.decide(exchange.recorderRequest)
+        } catch let error as ExchangeError {
+            return errorResponse(error)
+        } catch let error as RecorderError {
+            logger.warning("\(request.method) \(path): \(error.message)")
+            return errorResponse(ExchangeError(error))
+        }
+
+        switch decision {
+        case .replay(let hit):
+            logger.info("replay \(request.method) \(path) -> \(hit.path)")
+            return replayResponse(adapter.replayPlan(for: hit.recording, exchange: exchange))
+        case .forward(let record, let flight):
+            logger.info("\(record ? "record" : "live") \(request.method) \(path) -> \(route.upstream)\(rest)")
+            return await forward(exchange, route: route, record: record, flight: flight)
+        }
+    }
+
+    // MARK: Replay
+
+    private func replayResponse(_ plan: ReplayPlan) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = plan.contentType
+        switch plan.body {
+        case .whole(let bytes):
+            return Response(
+                status: .init(code: plan.status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        case .stream(let frames, let gaps, let failsAtEnd):
+            headers[.cacheControl] = "no-cache"
+            let pace = configuration.pace
+            return Response(
+                status: .init(code: plan.status), headers: headers,
+                body: ResponseBody { writer in
+                    for (index, frame) in frames.enumerated() {
+                        if pace == .recorded, let gaps, index < gaps.count, gaps[index] > 0 {
+                            try await Task.sleep(for: .milliseconds(gaps[index]))
+                        }
+                        try await writer.write(ByteBuffer(bytes: frame))
+                    }
+                    // A recorded mid-stream failure fails the same way: the connection is cut.
+                    if failsAtEnd { throw ReplayedStreamFailure() }
+                    try await writer.finish(nil)
+                })
+        }
+    }
+
+    // MARK: Forwarding
+
+    private func forward(_ exchange: PreparedExchange, route: ProxyRoute, record: Bool, flight: FlightLease?) async
+        -> Response
+    {
+        var upstreamRequest = HTTPClientRequest(url: upstreamURL(exchange.request, route: route))
+        upstreamRequest.method = HTTPMethod(rawValue: exchange.request.method)
+        upstreamRequest.headers = upstreamHeaders(exchange.request, route: route)
+        if !exchange.upstreamBody.isEmpty { upstreamRequest.body = .bytes(ByteBuffer(bytes: exchange.upstreamBody)) }
+
+        let response: HTTPClientResponse
+        do {
+            response = try await httpClient.execute(
+                upstreamRequest, timeout: .nanoseconds(Int64(configuration.upstreamTimeout.components.seconds) * 1_000_000_000),
+                logger: logger)
+        } catch {
+            await flight?.end()
+            recorder.notePassedThrough()
+            return errorResponse(upstreamFailure(error, route: route))
+        }
+
+        let status = Int(response.status.code)
+        let contentType = response.headers.first(name: "content-type")
+        var headers = HTTPFields()
+        if let contentType { headers[.contentType] = contentType }
+        if contentType?.lowercased().hasPrefix("text/event-stream") == true { headers[.cacheControl] = "no-cache" }
+        let upstreamBody = response.body
+
+        guard record else {
+            // Live: pass the bytes through untouched.
+            recorder.notePassedThrough()
+            return Response(
+                status: .init(code: status), headers: headers,
+                body: ResponseBody { writer in
+                    defer { Task { await flight?.end() } }
+                    for try await buffer in upstreamBody { try await writer.write(buffer) }
+                    try await writer.finish(nil)
+                })
+        }
+
+        let transcoder = adapter.transcoder(for: exchange, status: status, contentType: contentType)
+        let recorder = self.recorder
+        let adapter = self.adapter
+        let logger = self.logger
+        return Response(
+            status: .init(code: status), headers: headers,
+            body: ResponseBody { [transcoder] writer in
+                var transcoder = transcoder
+                do {
+                    // Tee: every complete event goes to the client as soon as it arrives.
+                    for try await var buffer in upstreamBody {
+                        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+                        let out = transcoder.consume(bytes)
+                        if !out.isEmpty { try await writer.write(ByteBuffer(bytes: out)) }
+                    }
+                } catch {
+                    if let outcome = transcoder.fail("\(error)") {
+                        save(outcome, transcoder: transcoder, exchange: exchange, adapter: adapter, recorder: recorder, logger: logger)
+                    }
+                    await flight?.end()
+                    throw error
+                }
+                let (tail, outcome) = transcoder.finish()
+                if !tail.isEmpty { try await writer.write(ByteBuffer(bytes: tail)) }
+                try await writer.finish(nil)
+                if let outcome {
+                    save(outcome, transcoder: transcoder, exchange: exchange, adapter: adapter, recorder: recorder, logger: logger)
+                }
+                await flight?.end()
+            })
+    }
+
+    private func upstreamURL(_ request: ExchangeRequest, route: ProxyRoute) -> String {
+        var url = route.upstream + request.path
+        if let query = request.query, !query.isEmpty { url += "?" + query }
+        return url
+    }
+
+    /// The client's headers minus hop-by-hop ones and the proxy's own, plus the route's key.
+    private func upstreamHeaders(_ request: ExchangeRequest, route: ProxyRoute) -> HTTPHeaders {
+        let dropped: Set<String> = [
+            "host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer",
+            "proxy-authorization", "accept-encoding", "x-test-id", "x-ogx-provider-data", "x-llamastack-provider-data",
+        ]
+        var headers = HTTPHeaders()
+        for (name, value) in request.headers where !dropped.contains(name.lowercased()) {
+            headers.add(name: name, value: value)
+        }
+        if let variable = route.keyEnvironmentVariable, let key = configuration.environment[variable] {
+            headers.replaceOrAdd(name: "Authorization", value: "Bearer \(key)")
+        }
+        return headers
+    }
+
+    private func upstreamFailure(_ error: any Error, route: ProxyRoute) -> ExchangeError {
+        let timedOut: Bool
+        if let clientError = error as? HTTPClientError {
+            timedOut = [.deadlineExceeded, .connectTimeout, .readTimeout, .writeTimeout].contains(clientError)
+        } else {
+            timedOut = false
+        }
+        if timedOut {
+            return ExchangeError(
+                status: 504, type: "upstream_timeout",
+                message: "The upstream \(route.name) (\(route.upstream)) did not answer in time: \(error).")
+        }
+        return ExchangeError(
+            status: 502, type: "upstream_unreachable",
+            message: "The upstream \(route.name) (\(route.upstream)) could not be reached: \(error).")
+    }
+
+    // MARK: Errors and control
+
+    private func errorResponse(_ error: ExchangeError) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(
+            status: .init(code: error.status), headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: adapter.errorBody(error))))
+    }
+
+    /// `POST /__recorder/test` sets the current test id; `GET /__recorder/report` reports the session.
+    private func control(_ request: Request, path: String) async throws -> Response {
+        switch (request.method, path) {
+        case (.post, "/__recorder/test"):
+            var buffer = try await request.body.collect(upTo: 1 << 20)
+            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            guard let value = try? JSONValue(parsing: bytes), case .object = value else {
+                return errorResponse(
+                    ExchangeError(status: 400, type: "invalid_request_error", message: #"Send {"test_id": "..."} or {"test_id": null}."#))
+            }
+            let testID = value["test_id"]?.stringValue
+            if let testID {
+                do {
+                    _ = try RecordingLayout.relativeDirectory(forTestID: testID)
+                } catch {
+                    return errorResponse(ExchangeError(status: 400, type: "invalid_test_id", message: error.message))
+                }
+            }
+            testIdentity.setCurrent(testID)
+            logger.info("current test id: \(testID ?? "none")")
+            return jsonResponse(["test_id": testID.map(JSONValue.string) ?? .null])
+        case (.get, "/__recorder/report"):
+            let report = recorder.report()
+            return jsonResponse([
+                "mode": .string(report.mode.rawValue), "replayed": .integer(report.hits), "missed": .integer(report.misses),
+                "recorded": .integer(report.recorded), "passed_through": .integer(report.passedThrough),
+                "unused": .array(report.unused.map(JSONValue.string)),
+            ])
+        default:
+            return errorResponse(
+                ExchangeError(
+                    status: 404, type: "not_found",
+                    message: "Unknown control endpoint \(request.method) \(path); use POST /__recorder/test or GET /__recorder/report."))
+        }
+    }
+
+    private func jsonResponse(_ value: JSONValue) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.compactBytes())))
+    }
+}
+
+/// Saves a forwarded exchange's recording, logging (not failing the client) when the store fails.
+private func save(
+    _ outcome: RecordedOutcome, transcoder: any LiveTranscoder, exchange: PreparedExchange, adapter: any ProviderAdapter,
+    recorder: Recorder, logger: Logger
+) {
+    let recording = adapter.recording(for: exchange, outcome: outcome, extraResponseKeys: transcoder.extraResponseKeys)
+    do {
+        let path = try recorder.record(recording, for: exchange.recorderRequest)
+        logger.info("recorded \(path)")
+    } catch {
+        logger.error("could not save the recording of \(exchange.request.method) \(exchange.request.path): \(error)")
+    }
+}
+
+/// Thrown to cut a replayed stream where the recorded one failed.
+struct ReplayedStreamFailure: Error {}
