@@ -3,11 +3,11 @@ import ArgumentParser
 import Foundation
 
 /// `api-recorder bench ...`: benchmarks that print figures (see scripts/bench-*.sh for ratios).
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks. Use scripts/bench-hash.sh for the ratio against the Python baseline.",
-        subcommands: [HashBench.self]
+        subcommands: [HashBench.self, StreamReplayBench.self, RecordOverheadBench.self, StaticServerBench.self]
     )
 }
 

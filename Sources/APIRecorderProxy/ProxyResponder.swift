@@ -82,11 +82,22 @@ struct ProxyResponder: HTTPResponder {
             return Response(
                 status: .init(code: plan.status), headers: headers,
                 body: ResponseBody { writer in
-                    for (index, frame) in frames.enumerated() {
-                        if pace == .recorded, let gaps, index < gaps.count, gaps[index] > 0 {
-                            try await Task.sleep(for: .milliseconds(gaps[index]))
+                    if pace == .recorded, let gaps {
+                        for (index, frame) in frames.enumerated() {
+                            if index < gaps.count, gaps[index] > 0 { try await Task.sleep(for: .milliseconds(gaps[index])) }
+                            try await writer.write(ByteBuffer(bytes: frame))
                         }
-                        try await writer.write(ByteBuffer(bytes: frame))
+                    } else {
+                        // Unpaced: the same events, in as few writes as possible.
+                        var batch = ByteBuffer()
+                        for frame in frames {
+                            batch.writeBytes(frame)
+                            if batch.readableBytes >= 64 * 1024 {
+                                try await writer.write(batch)
+                                batch = ByteBuffer()
+                            }
+                        }
+                        if batch.readableBytes > 0 { try await writer.write(batch) }
                     }
                     // A recorded mid-stream failure fails the same way: the connection is cut.
                     if failsAtEnd { throw ReplayedStreamFailure() }
@@ -143,27 +154,46 @@ struct ProxyResponder: HTTPResponder {
             status: .init(code: status), headers: headers,
             body: ResponseBody { [transcoder] writer in
                 var transcoder = transcoder
-                do {
+                var clientError: (any Error)?
+                var iterator = upstreamBody.makeAsyncIterator()
+                while true {
+                    let next: ByteBuffer?
+                    do {
+                        next = try await iterator.next()
+                    } catch {
+                        // The upstream failed midway: record what came, then fail the client the same way.
+                        if let outcome = transcoder.fail("\(error)") {
+                            save(outcome, transcoder: transcoder, exchange: exchange, adapter: adapter, recorder: recorder, logger: logger)
+                        }
+                        await flight?.end()
+                        throw error
+                    }
+                    guard var buffer = next else { break }
                     // Tee: every complete event goes to the client as soon as it arrives.
-                    for try await var buffer in upstreamBody {
-                        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-                        let out = transcoder.consume(bytes)
-                        if !out.isEmpty { try await writer.write(ByteBuffer(bytes: out)) }
+                    let out = transcoder.consume(buffer.readBytes(length: buffer.readableBytes) ?? [])
+                    if !out.isEmpty, clientError == nil {
+                        do {
+                            try await writer.write(ByteBuffer(bytes: out))
+                        } catch {
+                            // The client left; finish reading so the recording is complete.
+                            clientError = error
+                        }
                     }
-                } catch {
-                    if let outcome = transcoder.fail("\(error)") {
-                        save(outcome, transcoder: transcoder, exchange: exchange, adapter: adapter, recorder: recorder, logger: logger)
-                    }
-                    await flight?.end()
-                    throw error
                 }
                 let (tail, outcome) = transcoder.finish()
-                if !tail.isEmpty { try await writer.write(ByteBuffer(bytes: tail)) }
-                try await writer.finish(nil)
+                if clientError == nil {
+                    do {
+                        if !tail.isEmpty { try await writer.write(ByteBuffer(bytes: tail)) }
+                        try await writer.finish(nil)
+                    } catch {
+                        clientError = error
+                    }
+                }
                 if let outcome {
                     save(outcome, transcoder: transcoder, exchange: exchange, adapter: adapter, recorder: recorder, logger: logger)
                 }
                 await flight?.end()
+                if let clientError { throw clientError }
             })
     }
 

@@ -1,0 +1,235 @@
+import APIRecorder
+import APIRecorderProxy
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// `api-recorder bench static-server`: the ceiling for replay throughput — a bare Hummingbird
+/// server answering every request with the same bytes from memory.
+struct StaticServerBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "static-server", abstract: "Serve one file's bytes for every request (the throughput ceiling).")
+
+    @Option(help: "The response body.")
+    var body: String
+
+    @Option(help: "Port; 0 picks one.")
+    var port = 0
+
+    @Option(help: "The response's content type.")
+    var contentType = "application/json"
+
+    func run() async throws {
+        guard let data = FileManager.default.contents(atPath: body) else { throw ValidationError("cannot read \(body)") }
+        let bytes = ByteBuffer(bytes: [UInt8](data))
+        let contentType = self.contentType
+        var logger = Logger(label: "static-server")
+        logger.logLevel = .critical
+        let app = Application(
+            responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
+                _ = try await request.body.collect(upTo: 1 << 20)
+                var headers = HTTPFields()
+                headers[.contentType] = contentType
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: bytes))
+            },
+            configuration: .init(address: .hostname("127.0.0.1", port: port)),
+            onServerRunning: { channel in
+                FileHandle.standardOutput.write(Data("static-server listening on http://127.0.0.1:\(channel.localAddress?.port ?? 0)\n".utf8))
+            },
+            logger: logger)
+        try await app.runService()
+    }
+}
+
+/// Runs the proxy in this process for a benchmark, on a free port.
+private func withBenchProxy(
+    _ configuration: ProxyConfiguration, _ body: @escaping @Sendable (Int) async throws -> Void
+) async throws {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .critical
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    let app = buildApplication(configuration, logger: logger) { continuation.yield($0) }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { return }
+        try await body(port)
+        group.cancelAll()
+    }
+}
+
+private func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+}
+
+private func percentile(_ values: [Double], _ fraction: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction))]
+}
+
+private func chatRequestBody(_ prompt: String, stream: Bool) -> [UInt8] {
+    JSONValue.object([
+        "model": "bench", "messages": [["role": "user", "content": .string(prompt)]], "stream": .bool(stream),
+    ]).compactBytes()
+}
+
+/// Times one request from send to last byte (and to first byte).
+private func timeRequest(url: String, body: [UInt8]) async throws -> (first: Double, last: Double, bytes: Int) {
+    var request = HTTPClientRequest(url: url)
+    request.method = .POST
+    request.headers.add(name: "Content-Type", value: "application/json")
+    request.body = .bytes(ByteBuffer(bytes: body))
+    let clock = ContinuousClock()
+    let start = clock.now
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+    var first: Double?
+    var count = 0
+    for try await buffer in response.body {
+        if first == nil { first = milliseconds(clock.now - start) }
+        count += buffer.readableBytes
+    }
+    return (first ?? milliseconds(clock.now - start), milliseconds(clock.now - start), count)
+}
+
+/// `api-recorder bench stream`: time to last byte of a long recorded stream, replayed unpaced.
+struct StreamReplayBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stream", abstract: "Replay a recorded N-chunk stream and time it to the last byte.")
+
+    @Option(help: "Chunks in the recorded stream.")
+    var chunks = 500
+
+    @Option(help: "Timed runs (after 20 warm-up runs).")
+    var runs = 200
+
+    func run() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("api-recorder-bench-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let body = chatRequestBody("stream bench", stream: true)
+        let requestJSON = try JSONValue(parsing: body)
+        let url = "http://bench.invalid/v1/chat/completions"
+        let hash = RequestIdentity.inference(method: "POST", url: url, body: requestJSON, testID: nil).hash
+        let chunkValues: [JSONValue] = (0..<chunks).map { index in
+            ResponseNormalization.typed(
+                "openai.types.chat.chat_completion_chunk.ChatCompletionChunk",
+                data: [
+                    "id": "x", "object": "chat.completion.chunk", "created": 1, "model": "bench",
+                    "choices": [["index": 0, "delta": ["content": .string("token\(index) ")], "finish_reason": nil]],
+                ], requestHash: hash)
+        }
+        let recording = Recording.inference(
+            testID: nil, method: "POST", url: url, body: requestJSON, endpoint: "/v1/chat/completions", model: "bench",
+            outcome: .stream(chunkValues))
+        try RecordingStore(root: root).save(recording)
+
+        var configuration = ProxyConfiguration()
+        configuration.port = 0
+        configuration.mode = .replay
+        configuration.root = root
+        configuration.routes = [ProxyRoute(name: "bench", upstream: "http://bench.invalid/v1")]
+        let runs = self.runs
+        let chunks = self.chunks
+        try await withBenchProxy(configuration) { port in
+            let target = "http://127.0.0.1:\(port)/bench/chat/completions"
+            for _ in 0..<20 { _ = try await timeRequest(url: target, body: body) }
+            var lasts: [Double] = []
+            var size = 0
+            for _ in 0..<runs {
+                let timing = try await timeRequest(url: target, body: body)
+                lasts.append(timing.last)
+                size = timing.bytes
+            }
+            print(
+                "stream replay: \(chunks) chunks, \(size) bytes; time to last byte median "
+                    + String(format: "%.2f ms, p90 %.2f ms (target < 10 ms)", percentile(lasts, 0.5), percentile(lasts, 0.9)))
+        }
+    }
+}
+
+/// `api-recorder bench record-overhead`: time to first chunk added by recording through the proxy.
+struct RecordOverheadBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "record-overhead",
+        abstract: "Compare time to first chunk calling a streaming upstream directly and through the proxy in record mode.")
+
+    @Option(help: "Timed runs of each (alternating, after warm-up).")
+    var runs = 200
+
+    func run() async throws {
+        var logger = Logger(label: "bench-upstream")
+        logger.logLevel = .critical
+        // A streaming upstream: the first chunk at once, then nine more.
+        let upstream = Application(
+            responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
+                _ = try await request.body.collect(upTo: 1 << 20)
+                var headers = HTTPFields()
+                headers[.contentType] = "text/event-stream"
+                return Response(
+                    status: .ok, headers: headers,
+                    body: ResponseBody { writer in
+                        for index in 0..<10 {
+                            let data: JSONValue = [
+                                "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "bench",
+                                "choices": [["index": 0, "delta": ["content": .string("t\(index)")], "finish_reason": nil]],
+                            ]
+                            try await writer.write(ByteBuffer(bytes: Array("data: ".utf8) + data.compactBytes() + [10, 10]))
+                        }
+                        try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                        try await writer.finish(nil)
+                    })
+            },
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in UpstreamPort.shared.set(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("api-recorder-bench-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let runs = self.runs
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await upstream.runService(gracefulShutdownSignals: []) }
+            let upstreamPort = await UpstreamPort.shared.wait()
+            var configuration = ProxyConfiguration()
+            configuration.port = 0
+            configuration.mode = .record
+            configuration.root = root
+            configuration.routes = [ProxyRoute(name: "up", upstream: "http://127.0.0.1:\(upstreamPort)/v1")]
+            try await withBenchProxy(configuration) { port in
+                let direct = "http://127.0.0.1:\(upstreamPort)/v1/chat/completions"
+                let proxied = "http://127.0.0.1:\(port)/up/chat/completions"
+                let body = chatRequestBody("overhead", stream: true)
+                for _ in 0..<20 {
+                    _ = try await timeRequest(url: direct, body: body)
+                    _ = try await timeRequest(url: proxied, body: body)
+                }
+                var directTimes: [Double] = []
+                var proxiedTimes: [Double] = []
+                for _ in 0..<runs {
+                    directTimes.append(try await timeRequest(url: direct, body: body).first)
+                    proxiedTimes.append(try await timeRequest(url: proxied, body: body).first)
+                }
+                let added = percentile(proxiedTimes, 0.5) - percentile(directTimes, 0.5)
+                print(
+                    String(
+                        format: "record mode: time to first chunk median %.3f ms direct, %.3f ms through the proxy; added %.3f ms (target <= 1 ms)",
+                        percentile(directTimes, 0.5), percentile(proxiedTimes, 0.5), added))
+            }
+            group.cancelAll()
+        }
+    }
+}
+
+/// Hands the upstream's port from its start-up callback to the benchmark.
+private final class UpstreamPort: Sendable {
+    static let shared = UpstreamPort()
+    private let stream: AsyncStream<Int>
+    private let continuation: AsyncStream<Int>.Continuation
+
+    init() { (stream, continuation) = AsyncStream.makeStream(of: Int.self) }
+    func set(_ port: Int) { continuation.yield(port) }
+    func wait() async -> Int {
+        var iterator = stream.makeAsyncIterator()
+        return await iterator.next() ?? 0
+    }
+}
