@@ -19,8 +19,10 @@ public struct ProxyRoute: Sendable, Equatable {
         self.keyEnvironmentVariable = keyEnvironmentVariable
     }
 
+    /// Drops one trailing `/` so that bases join with paths cleanly, but keeps `scheme://`
+    /// intact (`vertexai://` + `/generate_content` is the reference's `vertexai:///generate_content`).
     private static func trimmingSlash(_ url: String) -> String {
-        url.hasSuffix("/") ? String(url.dropLast()) : url
+        url.hasSuffix("/") && !url.hasSuffix("://") ? String(url.dropLast()) : url
     }
 }
 

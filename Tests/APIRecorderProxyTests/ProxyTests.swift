@@ -412,3 +412,12 @@ struct ProxyTests {
         }
     }
 }
+
+@Suite("Proxy configuration")
+struct ProxyConfigurationTests {
+    @Test func routeBasesLoseOneTrailingSlashButKeepTheScheme() {
+        #expect(ProxyRoute(name: "a", upstream: "https://api.openai.com/v1/").upstream == "https://api.openai.com/v1")
+        #expect(ProxyRoute(name: "a", upstream: "http://h/v1", recordedBase: "vertexai://").recordedBase == "vertexai://")
+        #expect(ProxyRoute(name: "a", upstream: "http://h/v1").recordedBase == "http://h/v1")
+    }
+}
