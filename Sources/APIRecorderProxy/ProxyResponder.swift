@@ -181,19 +181,20 @@ struct ProxyResponder: HTTPResponder {
                     }
                 }
                 let (tail, outcome) = transcoder.finish()
-                if clientError == nil {
+                if clientError == nil, !tail.isEmpty {
                     do {
-                        if !tail.isEmpty { try await writer.write(ByteBuffer(bytes: tail)) }
-                        try await writer.finish(nil)
+                        try await writer.write(ByteBuffer(bytes: tail))
                     } catch {
                         clientError = error
                     }
                 }
+                // Saved before the response ends, so a client that has its answer finds the file.
                 if let outcome {
                     save(outcome, transcoder: transcoder, exchange: exchange, adapter: adapter, recorder: recorder, logger: logger)
                 }
                 await flight?.end()
                 if let clientError { throw clientError }
+                try await writer.finish(nil)
             })
     }
 

@@ -55,4 +55,54 @@ struct ServeCommandTests {
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0)
     }
+
+    /// SIGTERM during a recording: the client still gets the whole stream and the recording is written.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "needs curl"))
+    func sigtermFinishesInFlightRecordings() throws {
+        // The upstream is another api-recorder replaying a slow stream (gaps of 400 ms).
+        let upstreamRoot = try TemporaryDirectory()
+        let body: JSONValue = ["model": "m", "messages": [["role": "user", "content": "slowly"]], "stream": true]
+        let chunks: [JSONValue] = ["a", "b", "c"].map { text in
+            ResponseNormalization.typed(
+                "openai.types.chat.chat_completion_chunk.ChatCompletionChunk",
+                data: ["id": "x", "object": "chat.completion.chunk", "created": 1,
+                       "choices": [["index": 0, "delta": ["content": .string(text)], "finish_reason": nil]]],
+                requestHash: "0")
+        }
+        try RecordingStore(root: upstreamRoot.path).save(
+            Recording.inference(
+                testID: nil, method: "POST", url: "http://127.0.0.1:9/v1/chat/completions", body: body,
+                endpoint: "/v1/chat/completions", model: "m", outcome: .stream(chunks),
+                extraResponseKeys: ["chunk_offsets_ms": [0, 400, 800]]))
+        let (upstream, upstreamLine, _) = try start(
+            ["--root", upstreamRoot.path, "--upstream", "up=http://127.0.0.1:9/v1", "--pace", "recorded"])
+        defer { upstream.terminate() }
+        let upstreamPort = upstreamLine.split(separator: " ")[3].split(separator: ":").last!
+
+        let frontRoot = try TemporaryDirectory()
+        let (front, frontLine, _) = try start(
+            ["--mode", "record", "--root", frontRoot.path, "--upstream", "front=http://127.0.0.1:\(upstreamPort)/up"])
+        let frontPort = frontLine.split(separator: " ")[3].split(separator: ":").last!
+
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-sN", "--max-time", "20", "http://127.0.0.1:\(frontPort)/front/chat/completions",
+            "-H", "Content-Type: application/json", "-d", String(decoding: body.compactBytes(), as: UTF8.self)]
+        let output = Pipe()
+        curl.standardOutput = output
+        try curl.run()
+        Thread.sleep(forTimeInterval: 0.2)
+        front.terminate()  // SIGTERM while the stream is in flight
+        let received = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        curl.waitUntilExit()
+        front.waitUntilExit()
+        #expect(received.hasSuffix("data: [DONE]\n\n"), "client got: \(received)")
+        #expect(front.terminationStatus == 0)
+        let files = frontRoot.files().filter { $0.hasSuffix(".json") }
+        #expect(files.count == 1)
+        if let file = files.first {
+            let recording = try Recording(contentsOfFile: "\(frontRoot.path)/\(file)")
+            #expect(recording.chunks?.count == 3)
+        }
+    }
 }

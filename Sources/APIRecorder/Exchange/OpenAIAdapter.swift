@@ -17,7 +17,7 @@ public struct OpenAIAdapter: ProviderAdapter {
             case ("POST", "/v1/completions"): self = .completions
             case ("POST", "/v1/embeddings"): self = .embeddings
             case ("POST", "/v1/responses"): self = .responses
-            case ("GET", "/v1/models"): self = .models
+            case ("GET", "/v1/models"), ("POST", "/v1/models"): self = .models
             default: self = .other
             }
         }
@@ -93,11 +93,13 @@ public struct OpenAIAdapter: ProviderAdapter {
             body = .object(object)
         }
         let model = body["model"]?.stringValue
+        // The reference records every SDK call as POST, the models list included.
+        let recordedMethod = kind == .models ? "POST" : method
         let identity = RequestIdentity.inference(
-            method: method, url: request.recordedURL, body: body, testID: request.testID)
+            method: recordedMethod, url: request.recordedURL, body: body, testID: request.testID)
         let recorderRequest = RecorderRequest(
             identity: identity, testID: request.testID, isModelList: RequestIdentity.modelListPaths.contains(endpoint),
-            method: method, url: request.recordedURL + (request.query.map { "?\($0)" } ?? ""), model: model)
+            method: recordedMethod, url: request.recordedURL + (request.query.map { "?\($0)" } ?? ""), model: model)
         return PreparedExchange(
             request: request, recorderRequest: recorderRequest, body: body,
             wantsStream: body["stream"]?.boolValue ?? false, endpoint: endpoint, upstreamBody: request.body)
@@ -107,7 +109,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         for exchange: PreparedExchange, outcome: RecordedOutcome, extraResponseKeys: JSONObject
     ) -> Recording {
         Recording.inference(
-            testID: exchange.request.testID, method: exchange.request.method.uppercased(),
+            testID: exchange.request.testID, method: exchange.recorderRequest.method,
             url: exchange.request.recordedURL, body: exchange.body, endpoint: exchange.endpoint,
             model: exchange.body["model"]?.stringValue ?? "", outcome: outcome, extraResponseKeys: extraResponseKeys)
     }
@@ -142,22 +144,24 @@ public struct OpenAIAdapter: ProviderAdapter {
                 return (buffer, .body(.string(String(decoding: buffer, as: UTF8.self))))
             }
             if kind == .chatCompletions { object = DeterministicToolCallIDs.apply(to: object, requestHash: requestHash) }
-            let client = JSONValue.object(object).compactBytes()
+            let stored: JSONValue
             switch kind {
             case .models:
-                let models = (object["data"]?.arrayValue ?? []).map { model -> JSONValue in
+                stored = .array((object["data"]?.arrayValue ?? []).map { model -> JSONValue in
                     ResponseNormalization.typed(
                         "openai.types.model.Model", data: model.objectValue ?? JSONObject(), requestHash: requestHash)
-                }
-                return (client, .body(.array(models)))
+                })
             default:
                 if let type = kind.bodyType {
-                    return (client, .body(ResponseNormalization.typed(type, data: object, requestHash: requestHash)))
+                    stored = ResponseNormalization.typed(type, data: object, requestHash: requestHash)
+                } else if kind.normalizesResponses {
+                    stored = .object(ResponseNormalization.normalize(object, requestHash: requestHash))
+                } else {
+                    stored = .object(object)
                 }
-                let stored = kind.normalizesResponses
-                    ? JSONValue.object(ResponseNormalization.normalize(object, requestHash: requestHash)) : .object(object)
-                return (client, .body(stored))
             }
+            // The client gets exactly what a replay will send, so record and replay look the same.
+            return (OpenAIAdapter.rendered(body: stored, kind: kind), .body(stored))
         }
 
         mutating func fail(_ reason: String) -> RecordedOutcome? { nil }
@@ -192,15 +196,16 @@ public struct OpenAIAdapter: ProviderAdapter {
             if kind == .chatCompletions { object = DeterministicToolCallIDs.apply(to: object, requestHash: requestHash) }
             let elapsed = ContinuousClock.now - start
             offsets.append(Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+            let chunk: JSONValue
             if let type = kind.chunkType {
-                chunks.append(ResponseNormalization.typed(type, data: object, requestHash: requestHash))
+                chunk = ResponseNormalization.typed(type, data: object, requestHash: requestHash)
             } else if kind.normalizesResponses {
-                chunks.append(.object(ResponseNormalization.normalize(object, requestHash: requestHash)))
+                chunk = .object(ResponseNormalization.normalize(object, requestHash: requestHash))
             } else {
-                chunks.append(.object(object))
+                chunk = .object(object)
             }
-            return SSEEvent(event: event.event, data: String(decoding: JSONValue.object(object).compactBytes(), as: UTF8.self))
-                .encoded
+            chunks.append(chunk)
+            return OpenAIAdapter.rendered(chunk: chunk, kind: kind)
         }
 
         mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
@@ -274,11 +279,7 @@ public struct OpenAIAdapter: ProviderAdapter {
                 body: .whole(errorBody.compactBytes()))
         }
         if let chunks = recording.chunks {
-            var frames = chunks.map { chunk -> [UInt8] in
-                let data = ResponseNormalization.untyped(chunk)
-                let name = kind == .responses ? data["type"]?.stringValue : nil
-                return SSEEvent(event: name, data: String(decoding: data.compactBytes(), as: UTF8.self)).encoded
-            }
+            var frames = chunks.map { Self.rendered(chunk: $0, kind: kind) }
             let fails = recording.isException
             if kind.streamEndsWithDone, !fails { frames.append(SSEEvent(data: "[DONE]").encoded) }
             let gaps = StreamPacing.gaps(fromOffsets: recording.response["chunk_offsets_ms"], frames: frames.count)
@@ -286,16 +287,28 @@ public struct OpenAIAdapter: ProviderAdapter {
                 status: 200, contentType: "text/event-stream",
                 body: .stream(frames: frames, gapsMilliseconds: gaps, failsAtEnd: fails))
         }
-        let body: JSONValue
-        if kind == .models || recording.isModelList, case .array(let models) = recording.body {
-            body = ["object": "list", "data": .array(models.map(ResponseNormalization.untyped))]
-        } else {
-            body = ResponseNormalization.untyped(recording.body)
-        }
-        if case .string(let text) = body, kind == .other {
+        let effectiveKind = recording.isModelList ? Endpoint.models : kind
+        if case .string(let text) = recording.body, kind == .other {
             return ReplayPlan(status: 200, contentType: "text/plain; charset=utf-8", body: .whole(Array(text.utf8)))
         }
-        return ReplayPlan(status: 200, contentType: "application/json", body: .whole(body.compactBytes()))
+        return ReplayPlan(
+            status: 200, contentType: "application/json", body: .whole(Self.rendered(body: recording.body, kind: effectiveKind)))
+    }
+
+    /// The HTTP body for a stored response body: the typed object's data, and a model list as
+    /// `{"object": "list", "data": [...]}`. Record and replay both send this.
+    static func rendered(body stored: JSONValue, kind: Endpoint) -> [UInt8] {
+        if kind == .models, case .array(let models) = stored {
+            return JSONValue.object(["object": "list", "data": .array(models.map(ResponseNormalization.untyped))]).compactBytes()
+        }
+        return ResponseNormalization.untyped(stored).compactBytes()
+    }
+
+    /// The SSE event for a stored chunk; Responses API events are named by their `type`.
+    static func rendered(chunk: JSONValue, kind: Endpoint) -> [UInt8] {
+        let data = ResponseNormalization.untyped(chunk)
+        let name = kind == .responses ? data["type"]?.stringValue : nil
+        return SSEEvent(event: name, data: String(decoding: data.compactBytes(), as: UTF8.self)).encoded
     }
 
     public func errorBody(_ error: ExchangeError) -> [UInt8] {
