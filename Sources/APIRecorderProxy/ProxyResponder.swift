@@ -180,20 +180,15 @@ struct ProxyResponder: HTTPResponder {
                         }
                     }
                 }
+                // Saved before the last bytes (a whole body, a stream's [DONE]) go out, so a client
+                // that has its answer finds the file.
                 let (tail, outcome) = transcoder.finish()
-                if clientError == nil, !tail.isEmpty {
-                    do {
-                        try await writer.write(ByteBuffer(bytes: tail))
-                    } catch {
-                        clientError = error
-                    }
-                }
-                // Saved before the response ends, so a client that has its answer finds the file.
                 if let outcome {
                     save(outcome, transcoder: transcoder, exchange: exchange, adapter: adapter, recorder: recorder, logger: logger)
                 }
                 await flight?.end()
                 if let clientError { throw clientError }
+                if !tail.isEmpty { try await writer.write(ByteBuffer(bytes: tail)) }
                 try await writer.finish(nil)
             })
     }

@@ -260,7 +260,15 @@ def sent_hash(sent: tuple[str, str, bytes], proxy_base: str, recorded_base: str,
     method, url, content = sent
     assert url.startswith(proxy_base), (url, proxy_base)
     body = json.loads(content) if content else {}
-    return request_hash(method, recorded_base + url[len(proxy_base):], body, test_id)
+    return request_hash(recorded_method(method, url[len(proxy_base):]), recorded_base + url[len(proxy_base):], body, test_id)
+
+
+def recorded_method(method: str, path: str) -> str:
+    """The method a request is recorded (and hashed) as. The reference records every SDK call as
+    POST, `client.models.list()` included, so the proxy records `GET .../models` as POST too."""
+    if method.upper() == "GET" and path.split("?", 1)[0] in ("/models", "/v1/models"):
+        return "POST"
+    return method.upper()
 
 
 def tool_call_id(request_hash_: str, choice: int = 0, call: int = 0) -> str:
@@ -270,7 +278,9 @@ def tool_call_id(request_hash_: str, choice: int = 0, call: int = 0) -> str:
 
 def normalized(obj: Any, request_hash_: str) -> Any:
     """A response object (or a list of chunks) as the proxy records and replays it: the documented
-    response normalisation on each object's top-level keys (docs/recording-format.md)."""
+    response normalisation on each object's top-level keys (docs/recording-format.md). The proxy
+    sends this form to the client while recording too, so `normalized(x) == x` for what a client
+    received from it (chat completions, completions, embeddings)."""
     if isinstance(obj, list):
         return [normalized(o, request_hash_) for o in obj]
     out = copy.deepcopy(obj)

@@ -2,6 +2,7 @@
 replay misses, a burst of identical requests, byte-stable agent loops, and secrets."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -15,8 +16,9 @@ import pytest
 
 from conftest import (
     FakeUpstream, Proxy, closed_url, json_reply, load, normalized, read_tree, recording_files, recordings_dir,
-    assert_verifies, sent_hash, tool_call_id,
+    assert_verifies, sent_hash, tool_call_id, wire,
 )
+from conftest import request_hash as request_hash_of
 
 BASE = "http://fake.invalid/v1"
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -129,13 +131,62 @@ def test_concurrent_identical_requests_share_one_upstream_call(tree):
     assert recording_files(tree) == [str((recordings_dir(tree, test_id) / f"{request_hash}.json").relative_to(tree))]
     assert_verifies(tree)
     assert len(answers) == 64
-    # The leader's client got the live answer; the 63 others the replay of its recording, which
-    # differs only by the documented normalisation of id and created.
-    replayed = [a for a in answers if a["id"] == f"rec-{request_hash[:12]}"]
-    assert len(replayed) == 63
-    assert all(a == later for a in replayed)
-    assert all(normalized(a, request_hash) == later for a in answers)
+    # The leader's client got what the 63 others got from its recording: the stored, normalised
+    # object. All 64 answers, and a later replay, are identical.
+    assert all(a == later for a in answers), [a for a in answers if a != later][:1]
+    assert later["id"] == f"rec-{request_hash[:12]}" and later["created"] == 0
     assert later["choices"][0]["message"]["content"] == "together"
+    stored = load(recordings_dir(tree, test_id) / f"{request_hash}.json")["response"]["body"]["__data__"]
+    assert normalized(stored, request_hash) == stored and stored["id"] == later["id"]
+
+
+# ---------------------------------------------------------------- model lists
+
+
+def test_models_list_is_recorded_as_post_and_replays_to_the_sdk(tree):
+    """`client.models.list()` sends GET /models; the proxy forwards the GET, but hashes and records
+    it as the reference does (POST, body `{}`), and replays it to the same SDK call unchanged."""
+    test_id = "tests/models/test_list.py::test_list"
+    models = [{"id": name, "object": "model", "created": 1700000000 + i, "owned_by": "fake"}
+              for i, name in enumerate(["b-model", "a-model"])]
+    with FakeUpstream(lambda *_: json_reply({"object": "list", "data": models})) as upstream:
+        with Proxy(tree, mode="record", upstreams={"up": upstream.url}, recorded_bases={"up": BASE}) as proxy:
+            recorded = [wire(m) for m in proxy.client("up", test_id).models.list().data]
+            [sent] = proxy.sent
+            request_hash = sent_hash(sent, proxy.base_url("up"), BASE, test_id)
+        assert [(r[0], r[1]) for r in upstream.requests] == [("GET", "/v1/models")]
+    assert sent[0] == "GET" and sent[2] == b""
+    assert request_hash == request_hash_of("POST", f"{BASE}/models", {}, test_id)
+    by_id = sorted(models, key=lambda m: m["id"])
+    assert recorded == by_id, "model entries keep their ids and created, sorted by id as a replayed union is"
+    digest = hashlib.sha256("|".join(sorted(m["id"] for m in models)).encode()).hexdigest()[:8]
+    path = recordings_dir(tree, test_id) / f"models-{request_hash}-{digest}.json"
+    assert recording_files(tree) == [str(path.relative_to(tree))]
+    recording = load(path)
+    assert (recording["request"]["method"], recording["request"]["url"], recording["request"]["body"]) == (
+        "POST", f"{BASE}/models", {})
+    assert [m["__data__"] for m in recording["response"]["body"]] == models
+    assert_verifies(tree)
+
+    with Proxy(tree, mode="replay", upstreams={"up": closed_url()}, recorded_bases={"up": BASE}) as proxy:
+        replayed = [wire(m) for m in proxy.client("up", test_id).models.list().data]
+        report = proxy.report()
+    assert (report["replayed"], report["missed"]) == (1, 0), report
+    # The same entries (the order: test_models_list_replays_in_the_order_the_client_got_while_recording).
+    assert {m["id"]: m for m in replayed} == {m["id"]: m for m in recorded} and len(replayed) == len(recorded)
+
+
+def test_models_list_replays_in_the_order_the_client_got_while_recording(tree):
+    """Record and replay send the same objects, model lists included: an upstream that lists its
+    models out of id order (OpenAI's does) must not give the SDK a differently ordered page on replay."""
+    test_id = "tests/models/test_list.py::test_order"
+    models = [{"id": name, "object": "model", "created": 0, "owned_by": "fake"} for name in ["b-model", "a-model"]]
+    with FakeUpstream(lambda *_: json_reply({"object": "list", "data": models})) as upstream:
+        with Proxy(tree, mode="record", upstreams={"up": upstream.url}, recorded_bases={"up": BASE}) as proxy:
+            recorded = [m.id for m in proxy.client("up", test_id).models.list().data]
+    with Proxy(tree, mode="replay", upstreams={"up": closed_url()}, recorded_bases={"up": BASE}) as proxy:
+        replayed = [m.id for m in proxy.client("up", test_id).models.list().data]
+    assert recorded == replayed, f"record phase sent {recorded}, replay sends {replayed}"
 
 
 # ---------------------------------------------------------------- agent loops
@@ -226,12 +277,16 @@ def test_secrets_never_reach_the_recordings(tree):
                 headers={"x-api-key": secret, "api-key": secret, "Cookie": f"session={secret}"})
             answer = client.chat.completions.create(model="fake-model", messages=MESSAGES)
             chunks = list(client.chat.completions.create(model="fake-model", messages=MESSAGES, stream=True))
+            hashes = [sent_hash(s, proxy.base_url("up"), BASE, test_id) for s in proxy.sent]
             log = proxy.log()
         # The secret did go upstream (the proxy forwards the client's credentials)...
         assert upstream.requests[0][2]["authorization"] == f"Bearer {secret}"
         assert upstream.requests[0][2]["x-api-key"] == secret
 
     assert answer.choices[0].message.content == "ok" and chunks[0].choices[0].delta.content == "ok"
+    # While recording, the client already gets the stored ids and created (whole and each chunk).
+    assert (answer.id, answer.created) == (f"rec-{hashes[0][:12]}", 0)
+    assert [(c.id, c.created) for c in chunks] == [(f"rec-{hashes[1][:12]}", 0)]
     files = recording_files(tree)
     assert len(files) == 2
     # ...but is in no file under the root, nor in the proxy's log.

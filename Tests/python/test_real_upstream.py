@@ -5,15 +5,19 @@ Each test records one call into a fresh root (`--recorded-base m=http://upstream
 hashes do not depend on the server's port), stops the record proxy, starts a replay proxy whose
 upstream is a closed port, repeats the call and checks:
 
-- the replayed SDK objects equal the ones the client got while recording, after the documented
-  response normalisation (top-level `id` -> `rec-<hash[:12]>`, `created` -> 0; the Responses API
-  and model entries are kept as they are);
-- the recording is named by the hash of what the SDK sent (computed by scripts/hash_baseline.py),
-  stores exactly what the client received, and passes `api-recorder verify`;
+- the replayed SDK objects are identical (`model_dump()` equality, streams chunk by chunk) to the
+  ones the client got while recording: the record proxy already sends the stored, normalised
+  objects (top-level `id` -> `rec-<hash[:12]>`, `created` -> 0, tool-call ids `call_<24 hex>`; the
+  Responses API and model entries keep their ids), so stopping the model server changes nothing;
+- the recording is named by the hash of what the SDK sent (computed by scripts/hash_baseline.py;
+  `GET .../models` is recorded and hashed as POST, as the reference does), stores exactly what the
+  client received, and passes `api-recorder verify`;
 - the replay proxy answered from the recording alone (its report: 1 replayed, nothing else).
 """
 from __future__ import annotations
 
+import array
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
@@ -24,7 +28,7 @@ import pytest
 
 from conftest import (
     MODEL, RECORDED_BASE, Proxy, assert_verifies, closed_url, load, normalized, recording_files, recordings_dir,
-    sent_hash, tool_call_id, wire,
+    request_hash, sent_hash, tool_call_id, wire,
 )
 
 MODULE = "tests/integration/sdk/test_real_upstream.py"
@@ -59,7 +63,8 @@ def record_then_replay(
         recorded, recorded_wire = call(proxy.client("m", test_id))
         assert len(proxy.sent) == 1
         request_hash = sent_hash(proxy.sent[0], proxy.base_url("m"), RECORDED_BASE, test_id)
-    # (Counted after the record proxy stopped: see test_recording_exists_when_the_response_is_complete.)
+    # (Counted after the record proxy stopped; whether the file exists as soon as the call returns
+    # is test_fake_upstream.py::test_recording_exists_when_the_response_is_complete.)
     files = recording_files(tree)
     assert len(files) == 1, files
 
@@ -72,6 +77,8 @@ def record_then_replay(
     assert (report["replayed"], report["missed"], report["recorded"], report["passed_through"]) == (expected_hits, 0, 0, 0), report
     assert recording_files(tree) == files, "replay must not write"
     assert_verifies(tree)
+    # What the SDK got while recording is what it gets on replay, object for object.
+    assert replayed == recorded
     return Round(recorded, replayed, recorded_wire, request_hash, tree / files[0], raw_result)
 
 
@@ -103,9 +110,10 @@ def test_chat(tree, model_server):
 
     r = record_then_replay(tree, model_server, test_id, call)
     assert r.path == expected_path(tree, test_id, r.hash)
-    assert r.replayed == normalized(r.recorded, r.hash)
-    assert r.replayed["id"] == f"rec-{r.hash[:12]}" and r.replayed["created"] == 0
-    assert r.recorded["id"] != r.replayed["id"], "the live answer carries the upstream's own id"
+    assert r.recorded == r.replayed
+    # The live answer already carries the stored id and created, not the upstream's own.
+    assert r.recorded["id"] == f"rec-{r.hash[:12]}" and r.recorded["created"] == 0
+    assert normalized(r.wire, r.hash) == r.wire
     choice = r.replayed["choices"][0]
     assert choice["message"]["role"] == "assistant" and isinstance(choice["message"]["content"], str)
     assert choice["finish_reason"] in ("stop", "length")
@@ -114,7 +122,7 @@ def test_chat(tree, model_server):
     assert recording["test_id"] == test_id
     assert recording["request"]["url"] == f"{RECORDED_BASE}/chat/completions"
     assert recording["response"]["body"]["__type__"] == "openai.types.chat.chat_completion.ChatCompletion"
-    assert recording["response"]["body"]["__data__"] == normalized(r.wire, r.hash)
+    assert recording["response"]["body"]["__data__"] == r.wire
 
 
 def test_chat_streamed(tree, model_server):
@@ -128,19 +136,21 @@ def test_chat_streamed(tree, model_server):
 
     r = record_then_replay(tree, model_server, test_id, lambda c: stream_of(c.chat.completions.create(**request)), raw=raw)
     assert len(r.recorded) >= 3
-    assert r.replayed == normalized(r.recorded, r.hash)
-    assert all(c["id"] == f"rec-{r.hash[:12]}" for c in r.replayed)
+    assert r.recorded == r.replayed
+    # Every chunk the live client got was already normalised.
+    assert all(c["id"] == f"rec-{r.hash[:12]}" and c["created"] == 0 for c in r.recorded)
     assert r.recorded[-1]["usage"]["completion_tokens"] >= 1, "include_usage: the last chunk has the usage"
     assert any(c["choices"] and c["choices"][0]["finish_reason"] for c in r.replayed)
     # The recording holds the chunks the client received, in order.
     recording = load(r.path)
-    assert stored_chunks(recording) == normalized(r.wire, r.hash)
+    assert stored_chunks(recording) == r.wire
     assert len(recording["response"]["chunk_offsets_ms"]) == len(r.recorded)
     text = "".join(c["choices"][0]["delta"]["content"] or "" for c in r.replayed if c["choices"])
     assert text == "".join(c["choices"][0]["delta"].get("content") or "" for c in stored_chunks(recording) if c["choices"])
     # On the wire: one data line per chunk, then data: [DONE].
     assert [line for line in r.raw if line.startswith("data: ")] == r.raw
     assert len(r.raw) == len(r.recorded) + 1 and r.raw[-1] == "data: [DONE]"
+    assert [json.loads(line[len("data: "):]) for line in r.raw[:-1]] == r.wire
 
 
 def test_tool_call_streamed(tree, model_server):
@@ -150,7 +160,9 @@ def test_tool_call_streamed(tree, model_server):
         tool_choice="required", parallel_tool_calls=False, stream=True, max_tokens=16, temperature=0)
 
     r = record_then_replay(tree, model_server, test_id, lambda c: stream_of(c.chat.completions.create(**request)))
-    assert r.replayed == normalized(r.recorded, r.hash)
+    assert r.recorded == r.replayed
+    assert all(c["id"] == f"rec-{r.hash[:12]}" and c["created"] == 0 for c in r.recorded)
+    assert stored_chunks(load(r.path)) == r.wire
 
     def assemble(chunks) -> dict:
         calls: dict[int, dict] = {}
@@ -187,12 +199,13 @@ def test_completion(tree, model_server):
         return answer.model_dump(), wire(answer)
 
     r = record_then_replay(tree, model_server, test_id, call)
-    assert r.replayed == normalized(r.recorded, r.hash)
+    assert r.recorded == r.replayed
+    assert r.recorded["id"] == f"rec-{r.hash[:12]}" and r.recorded["created"] == 0
     assert r.replayed["object"] == "text_completion" and isinstance(r.replayed["choices"][0]["text"], str)
     assert r.replayed["usage"]["completion_tokens"] >= 1
     body = load(r.path)["response"]["body"]
     assert body["__type__"] == "openai.types.completion.Completion"
-    assert body["__data__"] == normalized(r.wire, r.hash)
+    assert body["__data__"] == r.wire
 
 
 def test_completion_streamed(tree, model_server):
@@ -200,10 +213,11 @@ def test_completion_streamed(tree, model_server):
     request = dict(model=MODEL, prompt="One, two, three,", stream=True, **SHORT)
     r = record_then_replay(tree, model_server, test_id, lambda c: stream_of(c.completions.create(**request)))
     assert len(r.recorded) >= 2
-    assert r.replayed == normalized(r.recorded, r.hash)
+    assert r.recorded == r.replayed
+    assert all(c["id"] == f"rec-{r.hash[:12]}" and c["created"] == 0 for c in r.recorded)
     recording = load(r.path)
     assert {c["__type__"] for c in recording["response"]["body"]} == {"openai.types.completion.Completion"}
-    assert stored_chunks(recording) == normalized(r.wire, r.hash)
+    assert stored_chunks(recording) == r.wire
     assert any(c["choices"][0]["text"] for c in r.replayed if c["choices"])
 
 
@@ -215,12 +229,18 @@ def test_embeddings(tree, model_server):
         return answer.model_dump(), wire(answer)
 
     r = record_then_replay(tree, model_server, test_id, call)
-    assert r.replayed == normalized(r.recorded, r.hash) == r.recorded  # nothing volatile to normalise
+    assert r.recorded == r.replayed
+    assert normalized(r.wire, r.hash) == r.wire
     vectors = [d["embedding"] for d in r.replayed["data"]]
     assert len(vectors) == 2 and len(vectors[0]) == len(vectors[1]) > 100
     assert vectors[0] != vectors[1] and all(isinstance(x, float) for x in vectors[0])
     body = load(r.path)["response"]["body"]
     assert body["__type__"] == "openai.types.create_embedding_response.CreateEmbeddingResponse"
+    # The SDK asks for base64 and decodes it; the recording keeps the base64 the client received.
+    stored = body["__data__"]
+    decoded = [array.array("f", base64.b64decode(d["embedding"])).tolist() for d in stored["data"]]
+    assert decoded == vectors
+    assert {**stored, "data": [{**d, "embedding": v} for d, v in zip(stored["data"], decoded)]} == r.wire
 
 
 def test_models_list(tree, model_server):
@@ -234,9 +254,15 @@ def test_models_list(tree, model_server):
     assert r.replayed == r.recorded  # model entries keep their id and created
     ids = sorted(m["id"] for m in r.recorded)
     assert MODEL in ids
+    # The SDK sent GET /models; the proxy hashes and records it as the reference does: POST, body {}.
+    assert r.hash == request_hash("POST", f"{RECORDED_BASE}/models", {}, test_id)
     digest = hashlib.sha256("|".join(ids).encode()).hexdigest()[:8]
     assert r.path == recordings_dir(tree, test_id) / f"models-{r.hash}-{digest}.json"
-    body = load(r.path)["response"]["body"]
+    recording = load(r.path)
+    assert recording["request"]["method"] == "POST"
+    assert recording["request"]["url"] == f"{RECORDED_BASE}/models"
+    assert recording["request"]["body"] == {}
+    body = recording["response"]["body"]
     assert [m["__type__"] for m in body] == ["openai.types.model.Model"] * len(ids)
     assert [m["__data__"] for m in body] == r.wire
 
@@ -254,6 +280,7 @@ def test_responses_streamed(tree, model_server):
 
     r = record_then_replay(tree, model_server, test_id, lambda c: stream_of(c.responses.create(**request)), raw=raw)
     assert r.replayed == r.recorded  # the Responses API keeps its ids and timestamps
+    assert not r.recorded[0]["response"]["id"].startswith("rec-"), "the upstream's response id is kept"
     types = [e["type"] for e in r.recorded]
     assert types[0] == "response.created" and types[-1] == "response.completed", types
     deltas = "".join(e["delta"] for e in r.recorded if e["type"] == "response.output_text.delta")

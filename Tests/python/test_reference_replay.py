@@ -8,7 +8,9 @@ recorded base is its URL minus the path the SDK calls (`https://api.openai.com/v
 -> base `https://api.openai.com/v1/v1`, path `/chat/completions`), and an upstream that refuses
 connections. The recorded body is sent as it is (`client.post` with the SDK's own response types:
 the reference hashes the SDK call's keyword arguments, so a body may hold keys such as
-`extra_body` that a typed `create()` would merge away), with the recording's test id.
+`extra_body` that a typed `create()` would merge away), with the recording's test id. Model lists
+recorded with body `{}` are replayed with `client.models.list()` (a GET, recorded by the reference
+as POST).
 """
 from __future__ import annotations
 
@@ -79,8 +81,12 @@ def corpus(shared, tmp_path_factory):
 
 
 def send(client: openai.OpenAI, method: str, path: str, body: dict):
-    """Sends a recorded request as it is and parses the answer with the SDK's types."""
+    """Sends a recorded request as it is and parses the answer with the SDK's types. A model list
+    recorded with body `{}` is the reference's record of `client.models.list()` itself, so that is
+    what is called (the SDK sends `GET /models`; the proxy hashes it as the reference's POST)."""
     if path == "/models":
+        if method == "POST" and body == {}:
+            return client.models.list()
         return client.get_api_list(path, model=Model, page=SyncPage[Model], body=body or None, method=method.lower())
     whole, chunk = TYPES[path]
     if body.get("stream"):
@@ -156,9 +162,17 @@ def test_sdk_models_list_replays_reference_model_lists(shared, tmp_path):
         for relative, base, _ in cases:
             recording = json.loads((root / relative).read_text())
             assert recording["request"]["method"] == "POST"
+            before = len(proxy.sent)
             models = proxy.client(routes[base], recording["test_id"]).models.list().data
-            expected = model_list_union(root, recording["test_id"], Path(relative).stem.split("-")[1])
+            [sent] = proxy.sent[before:]
+            assert sent[0] == "GET" and sent[2] == b""
+            name_hash = Path(relative).stem.split("-")[1]
+            assert sent_hash(sent, proxy.base_url(routes[base]), base, recording["test_id"]) == name_hash
+            expected = model_list_union(root, recording["test_id"], name_hash)
             assert [m.id for m in models] == sorted(expected)
+            assert all(wire(m) in expected[m.id] for m in models)
+        report = proxy.report()
+    assert (report["replayed"], report["missed"], report["passed_through"]) == (len(cases), 0, 0), report
 
 
 def test_seed_replays_two_streamed_weather_tool_calls(shared, tmp_path):

@@ -174,6 +174,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         var parser = SSEParser()
         var chunks: [JSONValue] = []
         var offsets: [Int] = []
+        var sawDone = false
         let start = ContinuousClock.now
 
         init(kind: Endpoint, requestHash: String) {
@@ -188,7 +189,11 @@ public struct OpenAIAdapter: ProviderAdapter {
         }
 
         private mutating func handle(_ event: SSEEvent) -> [UInt8] {
-            if event.data == "[DONE]" { return event.encoded }
+            if event.data == "[DONE]" {
+                // Held back until the recording is saved: clients stop reading at [DONE].
+                sawDone = true
+                return []
+            }
             guard case .object(var object) = (try? JSONValue(parsing: event.data)) ?? .null else {
                 // Not JSON (a keep-alive or a provider's own text): forward, do not record.
                 return event.encoded
@@ -211,6 +216,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
             var tail: [UInt8] = []
             if let last = parser.finish() { tail = handle(last) }
+            if sawDone { tail += SSEEvent(data: "[DONE]").encoded }
             return (tail, .stream(chunks))
         }
 
@@ -299,7 +305,12 @@ public struct OpenAIAdapter: ProviderAdapter {
     /// `{"object": "list", "data": [...]}`. Record and replay both send this.
     static func rendered(body stored: JSONValue, kind: Endpoint) -> [UInt8] {
         if kind == .models, case .array(let models) = stored {
-            return JSONValue.object(["object": "list", "data": .array(models.map(ResponseNormalization.untyped))]).compactBytes()
+            // Sorted by id, as a replay's union of several servers' lists is.
+            let entries = models.map(ResponseNormalization.untyped).enumerated().sorted { left, right in
+                let (a, b) = (left.element["id"]?.stringValue ?? "", right.element["id"]?.stringValue ?? "")
+                return a == b ? left.offset < right.offset : a.utf8.lexicographicallyPrecedes(b.utf8)
+            }.map(\.element)
+            return JSONValue.object(["object": "list", "data": .array(entries)]).compactBytes()
         }
         return ResponseNormalization.untyped(stored).compactBytes()
     }
