@@ -42,6 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("upstream-key"), help: "NAME=ENV_VAR: send 'Authorization: Bearer $ENV_VAR' upstream for the route.")
     var upstreamKeys: [String] = []
 
+    @Option(name: .customLong("adapter"), help: "NAME=auto|openai|http: the API rules for the route (default auto: /messages and /interactions as plain HTTP, else OpenAI).")
+    var adapters: [String] = []
+
     @Option(help: "Replay pacing of streams: none (as fast as possible) or recorded (the recorded gaps).")
     var pace = "none"
 
@@ -95,12 +98,24 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.pace = pace
         let bases = try pairs(recordedBases, option: "--recorded-base")
         let keys = try pairs(upstreamKeys, option: "--upstream-key")
-        for (name, url) in try pairs(upstreams, option: "--upstream") {
+        let adapterKinds = try pairs(adapters, option: "--adapter")
+        for (name, url) in try pairs(upstreams, option: "--upstream").sorted(by: { $0.key < $1.key }) {
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
                 throw ValidationError("--upstream \(name)=\(url): the URL must start with http:// or https://")
             }
+            var adapter = ProxyRoute.AdapterKind.auto
+            if let kind = adapterKinds[name] {
+                guard let parsed = ProxyRoute.AdapterKind(rawValue: kind) else {
+                    throw ValidationError("--adapter \(name)=\(kind): use one of auto, openai, http")
+                }
+                adapter = parsed
+            }
             configuration.routes.append(
-                ProxyRoute(name: name, upstream: url, recordedBase: bases[name], keyEnvironmentVariable: keys[name]))
+                ProxyRoute(
+                    name: name, upstream: url, recordedBase: bases[name], keyEnvironmentVariable: keys[name], adapter: adapter))
+        }
+        for name in adapterKinds.keys where configuration.route(named: name) == nil {
+            throw ValidationError("--adapter \(name)=...: there is no --upstream \(name)=URL")
         }
         for name in bases.keys where configuration.route(named: name) == nil {
             throw ValidationError("--recorded-base \(name)=...: there is no --upstream \(name)=URL")

@@ -11,8 +11,24 @@ public struct ProxyRoute: Sendable, Equatable {
     /// An environment variable holding the key sent upstream as `Authorization: Bearer ...`;
     /// without one, the client's own `Authorization` is forwarded.
     public var keyEnvironmentVariable: String?
+    /// Which API rules apply to the route's requests.
+    public var adapter: AdapterKind
 
-    public init(name: String, upstream: String, recordedBase: String? = nil, keyEnvironmentVariable: String? = nil) {
+    /// The API rules a route's requests follow.
+    public enum AdapterKind: String, Sendable, CaseIterable {
+        /// Chosen by path: `/messages` and `/interactions` as plain HTTP, everything else as OpenAI.
+        case auto
+        /// OpenAI-compatible inference recordings.
+        case openai
+        /// Plain-HTTP recordings: HTTP tools (Tavily, any JSON API), Anthropic Messages, Gemini interactions.
+        case http
+    }
+
+    public init(
+        name: String, upstream: String, recordedBase: String? = nil, keyEnvironmentVariable: String? = nil,
+        adapter: AdapterKind = .auto
+    ) {
+        self.adapter = adapter
         self.name = name
         self.upstream = Self.trimmingSlash(upstream)
         self.recordedBase = Self.trimmingSlash(recordedBase ?? upstream)

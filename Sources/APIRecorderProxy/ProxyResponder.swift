@@ -15,7 +15,18 @@ struct ProxyResponder: HTTPResponder {
     let httpClient: HTTPClient
     let testIdentity: TestIdentity
     let logger: Logger
-    let adapter: any ProviderAdapter = OpenAIAdapter()
+    private static let openAI = OpenAIAdapter()
+    private static let plainHTTP = PlainHTTPAdapter()
+
+    /// The adapter for a request on `route` (the route's, or by path for `auto`).
+    private func adapter(for route: ProxyRoute, path: String) -> any ProviderAdapter {
+        switch route.adapter {
+        case .openai: return Self.openAI
+        case .http: return Self.plainHTTP
+        case .auto:
+            return path.hasSuffix("/messages") || path.contains("/interactions") ? Self.plainHTTP : Self.openAI
+        }
+    }
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
@@ -44,17 +55,19 @@ struct ProxyResponder: HTTPResponder {
         let exchangeRequest = ExchangeRequest(
             method: request.method.rawValue, path: rest, query: request.uri.query, recordedBase: route.recordedBase,
             headers: request.headers.map { ($0.name.canonicalName, $0.value) }, body: body,
-            testID: testIdentity.testID(for: request.headers))
+            testID: testIdentity.testID(for: request.headers),
+            upstreamKey: route.keyEnvironmentVariable.flatMap { configuration.environment[$0] })
+        let adapter = adapter(for: route, path: rest)
         let exchange: PreparedExchange
         let decision: RecorderDecision
         do {
             exchange = try adapter.prepare(exchangeRequest)
             decision = try await recorder.decide(exchange.recorderRequest)
         } catch let error as ExchangeError {
-            return errorResponse(error)
+            return errorResponse(error, adapter: adapter)
         } catch let error as RecorderError {
             logger.warning("\(request.method) \(path): \(error.message)")
-            return errorResponse(ExchangeError(error))
+            return errorResponse(ExchangeError(error), adapter: adapter)
         }
 
         switch decision {
@@ -63,7 +76,7 @@ struct ProxyResponder: HTTPResponder {
             return replayResponse(adapter.replayPlan(for: hit.recording, exchange: exchange))
         case .forward(let record, let flight):
             logger.info("\(record ? "record" : "live") \(request.method) \(path) -> \(route.upstream)\(rest)")
-            return await forward(exchange, route: route, record: record, flight: flight)
+            return await forward(exchange, adapter: adapter, route: route, record: record, flight: flight)
         }
     }
 
@@ -108,9 +121,9 @@ struct ProxyResponder: HTTPResponder {
 
     // MARK: Forwarding
 
-    private func forward(_ exchange: PreparedExchange, route: ProxyRoute, record: Bool, flight: FlightLease?) async
-        -> Response
-    {
+    private func forward(
+        _ exchange: PreparedExchange, adapter: any ProviderAdapter, route: ProxyRoute, record: Bool, flight: FlightLease?
+    ) async -> Response {
         var upstreamRequest = HTTPClientRequest(url: upstreamURL(exchange.request, route: route))
         upstreamRequest.method = HTTPMethod(rawValue: exchange.request.method)
         upstreamRequest.headers = upstreamHeaders(exchange.request, route: route)
@@ -124,7 +137,7 @@ struct ProxyResponder: HTTPResponder {
         } catch {
             await flight?.end()
             recorder.notePassedThrough()
-            return errorResponse(upstreamFailure(error, route: route))
+            return errorResponse(upstreamFailure(error, route: route), adapter: adapter)
         }
 
         let status = Int(response.status.code)
@@ -148,7 +161,6 @@ struct ProxyResponder: HTTPResponder {
 
         let transcoder = adapter.transcoder(for: exchange, status: status, contentType: contentType)
         let recorder = self.recorder
-        let adapter = self.adapter
         let logger = self.logger
         return Response(
             status: .init(code: status), headers: headers,
@@ -234,7 +246,8 @@ struct ProxyResponder: HTTPResponder {
 
     // MARK: Errors and control
 
-    private func errorResponse(_ error: ExchangeError) -> Response {
+    /// An error in the provider's own shape (OpenAI's when no route was chosen).
+    private func errorResponse(_ error: ExchangeError, adapter: any ProviderAdapter = ProxyResponder.openAI) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(

@@ -18,10 +18,13 @@ public struct ExchangeRequest: Sendable {
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
     public var testID: String?
+    /// The key the front end sends upstream instead of the client's (`--upstream-key`), for
+    /// adapters that carry keys in bodies.
+    public var upstreamKey: String?
 
     public init(
         method: String, path: String, query: String?, recordedBase: String, headers: [(name: String, value: String)],
-        body: [UInt8], testID: String?
+        body: [UInt8], testID: String?, upstreamKey: String? = nil
     ) {
         self.method = method
         self.path = path
@@ -30,6 +33,7 @@ public struct ExchangeRequest: Sendable {
         self.headers = headers
         self.body = body
         self.testID = testID
+        self.upstreamKey = upstreamKey
     }
 
     /// The URL a recording names: recorded base and path joined as strings, as the reference does.

@@ -1,0 +1,166 @@
+/// Plain-HTTP recordings, as the reference stores Anthropic Messages, Gemini interactions and
+/// HTTP tools (Tavily search, any JSON-over-HTTP API): the request's full URL, method and JSON
+/// payload; the response's status and JSON body, or a stream as its raw SSE lines, blank
+/// separators included. Streams and bodies pass to the client byte for byte.
+///
+/// Secrets never reach a recording or the identity: body keys named in ``secretBodyKeys`` are
+/// removed (and, with an upstream key, put back only in what goes upstream), and the `key=` query
+/// parameter is dropped from the recorded URL.
+public struct PlainHTTPAdapter: ProviderAdapter {
+    /// Body keys that hold credentials.
+    public var secretBodyKeys: Set<String>
+    /// Query parameters that hold credentials.
+    public var secretQueryParameters: Set<String>
+
+    public init(secretBodyKeys: Set<String> = ["api_key", "apiKey"], secretQueryParameters: Set<String> = ["key"]) {
+        self.secretBodyKeys = secretBodyKeys
+        self.secretQueryParameters = secretQueryParameters
+    }
+
+    public func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange {
+        let method = request.method.uppercased()
+        var payload: JSONValue = .object(JSONObject())
+        if !request.body.isEmpty {
+            do {
+                payload = try JSONValue(parsing: request.body)
+            } catch {
+                throw ExchangeError(
+                    status: 400, type: "invalid_request_error",
+                    message: "The request body is not valid JSON: \(error.description).")
+            }
+        }
+        var upstreamBody = request.body
+        if case .object(var object) = payload {
+            let secrets = object.keys.filter(secretBodyKeys.contains)
+            if !secrets.isEmpty {
+                for key in secrets { object.removeValue(forKey: key) }
+                payload = .object(object)
+                if let key = request.upstreamKey {
+                    var upstream = object
+                    for name in secrets { upstream[name] = .string(key) }
+                    upstreamBody = JSONValue.object(upstream).compactBytes()
+                }
+            }
+        }
+        let url = recordedURL(request)
+        let identity = RequestIdentity.http(testID: request.testID, url: url, method: method, payload: payload)
+        let recorderRequest = RecorderRequest(
+            identity: identity, testID: request.testID, method: method, url: url, model: payload["model"]?.stringValue)
+        return PreparedExchange(
+            request: request, recorderRequest: recorderRequest, body: payload,
+            wantsStream: payload["stream"]?.boolValue ?? false, endpoint: request.path, upstreamBody: upstreamBody)
+    }
+
+    /// The recorded URL: base, path and the query without credential parameters.
+    func recordedURL(_ request: ExchangeRequest) -> String {
+        guard let query = request.query, !query.isEmpty else { return request.recordedURL }
+        let kept = query.split(separator: "&", omittingEmptySubsequences: false).filter { pair in
+            let name = pair.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+            return !secretQueryParameters.contains(name)
+        }
+        return kept.isEmpty ? request.recordedURL : request.recordedURL + "?" + kept.joined(separator: "&")
+    }
+
+    public func recording(
+        for exchange: PreparedExchange, outcome: RecordedOutcome, extraResponseKeys: JSONObject
+    ) -> Recording {
+        var status: Int?
+        if case .body = outcome { status = extraResponseKeys["status"]?.intValue ?? 200 }
+        var extra = extraResponseKeys
+        extra.removeValue(forKey: "status")
+        return Recording.http(
+            testID: exchange.request.testID, url: exchange.recorderRequest.url, method: exchange.recorderRequest.method,
+            payload: exchange.body, status: status, outcome: outcome, extraResponseKeys: extra)
+    }
+
+    public func transcoder(for exchange: PreparedExchange, status: Int, contentType: String?) -> any LiveTranscoder {
+        if let contentType, contentType.lowercased().hasPrefix("text/event-stream"), status < 400 {
+            return LineTranscoder()
+        }
+        return WholeBodyTranscoder(status: status)
+    }
+
+    /// A whole body, passed through as it came and recorded as JSON (or text) with its status.
+    struct WholeBodyTranscoder: LiveTranscoder {
+        let status: Int
+        var buffer: [UInt8] = []
+
+        mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
+            buffer.append(contentsOf: bytes)
+            return []
+        }
+
+        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
+            let body = (try? JSONValue(parsing: buffer)) ?? .string(String(decoding: buffer, as: UTF8.self))
+            return (buffer, .body(body))
+        }
+
+        mutating func fail(_ reason: String) -> RecordedOutcome? { nil }
+
+        var extraResponseKeys: JSONObject { ["status": .integer(status)] }
+    }
+
+    /// An SSE stream, passed through byte for byte and recorded as its lines.
+    struct LineTranscoder: LiveTranscoder {
+        var pending: [UInt8] = []
+        var lines: [JSONValue] = []
+
+        mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
+            for byte in bytes {
+                if byte == 0x0A {
+                    if pending.last == 0x0D { pending.removeLast() }
+                    lines.append(.string(String(decoding: pending, as: UTF8.self)))
+                    pending.removeAll(keepingCapacity: true)
+                } else {
+                    pending.append(byte)
+                }
+            }
+            return bytes
+        }
+
+        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
+            if !pending.isEmpty { lines.append(.string(String(decoding: pending, as: UTF8.self))) }
+            return ([], .stream(lines))
+        }
+
+        mutating func fail(_ reason: String) -> RecordedOutcome? {
+            .exception(
+                RecordedException(
+                    category: "unknown", provider: nil, type: "ConnectionError",
+                    message: "The stream ended early: \(reason)", statusCode: nil, body: nil),
+                chunks: lines)
+        }
+    }
+
+    public func replayPlan(for recording: Recording, exchange: PreparedExchange) -> ReplayPlan {
+        if let lines = recording.chunks {
+            // Lines back to text, one frame per event (a blank line ends one).
+            var frames: [[UInt8]] = []
+            var current: [UInt8] = []
+            for line in lines {
+                let text = line.stringValue ?? ""
+                current.append(contentsOf: text.utf8)
+                current.append(0x0A)
+                if text.isEmpty {
+                    frames.append(current)
+                    current = []
+                }
+            }
+            if !current.isEmpty { frames.append(current) }
+            return ReplayPlan(
+                status: 200, contentType: "text/event-stream",
+                body: .stream(frames: frames, gapsMilliseconds: nil, failsAtEnd: recording.isException))
+        }
+        let body = recording.body
+        if case .string(let text) = body {
+            return ReplayPlan(status: recording.status ?? 200, contentType: "text/plain; charset=utf-8", body: .whole(Array(text.utf8)))
+        }
+        return ReplayPlan(status: recording.status ?? 200, contentType: "application/json", body: .whole(body.compactBytes()))
+    }
+
+    public func errorBody(_ error: ExchangeError) -> [UInt8] {
+        JSONValue.object([
+            "type": "error", "error": ["type": .string(error.type), "message": .string(error.message)],
+        ]).compactBytes()
+    }
+}
