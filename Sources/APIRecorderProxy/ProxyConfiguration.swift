@@ -16,10 +16,13 @@ public struct ProxyRoute: Sendable, Equatable {
 
     /// The API rules a route's requests follow.
     public enum AdapterKind: String, Sendable, CaseIterable {
-        /// Chosen by path: `/messages` and `/interactions` as plain HTTP, everything else as OpenAI.
+        /// Chosen by path: `/api/...` as Ollama, `/messages` and `/interactions` as plain HTTP,
+        /// everything else as OpenAI.
         case auto
         /// OpenAI-compatible inference recordings.
         case openai
+        /// Ollama's native API, NDJSON streams included.
+        case ollama
         /// Plain-HTTP recordings: HTTP tools (Tavily, any JSON API), Anthropic Messages, Gemini interactions.
         case http
     }

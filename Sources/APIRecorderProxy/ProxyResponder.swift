@@ -17,13 +17,16 @@ struct ProxyResponder: HTTPResponder {
     let logger: Logger
     private static let openAI = OpenAIAdapter()
     private static let plainHTTP = PlainHTTPAdapter()
+    private static let ollama = OllamaAdapter()
 
     /// The adapter for a request on `route` (the route's, or by path for `auto`).
     private func adapter(for route: ProxyRoute, path: String) -> any ProviderAdapter {
         switch route.adapter {
         case .openai: return Self.openAI
         case .http: return Self.plainHTTP
+        case .ollama: return Self.ollama
         case .auto:
+            if path.hasPrefix("/api/") { return Self.ollama }
             return path.hasSuffix("/messages") || path.contains("/interactions") ? Self.plainHTTP : Self.openAI
         }
     }
