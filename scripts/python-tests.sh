@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Python SDK suite (Tests/python): the official `openai` SDK against the built proxy
+# The Python SDK suite (Tests/python): the official openai, anthropic and tavily-python clients against the built proxy
 # (.build/debug/api-recorder, or $API_RECORDER_BIN) over real sockets.
 #
 #   scripts/python-tests.sh [pytest arguments...]     e.g. -x -q, -k replay, Tests/python/test_x.py

@@ -104,11 +104,19 @@ public struct PlainHTTPAdapter: ProviderAdapter {
     struct LineTranscoder: LiveTranscoder {
         var pending: [UInt8] = []
         var lines: [JSONValue] = []
+        /// When each event (ended by a blank line) was complete, in milliseconds.
+        var offsets: [Int] = []
+        let start = ContinuousClock.now
 
         mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
             for byte in bytes {
                 if byte == 0x0A {
                     if pending.last == 0x0D { pending.removeLast() }
+                    if pending.isEmpty {
+                        let elapsed = ContinuousClock.now - start
+                        offsets.append(
+                            Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+                    }
                     lines.append(.string(String(decoding: pending, as: UTF8.self)))
                     pending.removeAll(keepingCapacity: true)
                 } else {
@@ -130,6 +138,8 @@ public struct PlainHTTPAdapter: ProviderAdapter {
                     message: "The stream ended early: \(reason)", statusCode: nil, body: nil),
                 chunks: lines)
         }
+
+        var extraResponseKeys: JSONObject { ["chunk_offsets_ms": .array(offsets.map(JSONValue.integer))] }
     }
 
     public func replayPlan(for recording: Recording, exchange: PreparedExchange) -> ReplayPlan {
@@ -149,7 +159,10 @@ public struct PlainHTTPAdapter: ProviderAdapter {
             if !current.isEmpty { frames.append(current) }
             return ReplayPlan(
                 status: 200, contentType: "text/event-stream",
-                body: .stream(frames: frames, gapsMilliseconds: nil, failsAtEnd: recording.isException))
+                body: .stream(
+                    frames: frames,
+                    gapsMilliseconds: StreamPacing.gaps(fromOffsets: recording.response["chunk_offsets_ms"], frames: frames.count),
+                    failsAtEnd: recording.isException))
         }
         let body = recording.body
         if case .string(let text) = body {
