@@ -380,10 +380,14 @@ struct ProxyTests {
                     $0.environment = ["UPSTREAM_KEY": "real-key"]
                 }
             ) { port in
-                let body = json(["model": "m", "messages": [["role": "user", "content": "hi"]]]).compactBytes()
+                let body = json(["model": "m", "messages": [["role": "user", "content": "hi"]], "api_key": .string(secret)])
+                    .compactBytes()
                 _ = try await TestClient(port: port).send(
-                    .post, "/up/chat/completions", body: body,
-                    headers: [("Authorization", "Bearer \(secret)"), ("X-Api-Key", secret), ("Cookie", "s=\(secret)")])
+                    .post, "/up/chat/completions?key=\(secret)", body: body,
+                    headers: [
+                        ("Authorization", "Bearer \(secret)"), ("X-Api-Key", secret), ("Api-Key", secret),
+                        ("X-Goog-Api-Key", secret), ("Anthropic-Api-Key", secret), ("Cookie", "s=\(secret)"),
+                    ])
             }
         }
         #expect(upstream.lastAuthorization.withLock { $0 } == "Bearer real-key")

@@ -3,7 +3,11 @@
 /// recordings recorded as POST, typed `ollama._types.*`, NDJSON streams as lists of chunks, the
 /// Ollama response normalisation (`created_at`, durations), and `/api/tags` as a shared model list.
 public struct OllamaAdapter: ProviderAdapter {
-    public init() {}
+    public var redaction: SecretRedaction
+
+    public init(redaction: SecretRedaction = SecretRedaction()) {
+        self.redaction = redaction
+    }
 
     /// The `ollama._types` class of an endpoint's responses (and of each stream chunk).
     static func typeName(forEndpoint endpoint: String) -> String? {
@@ -29,6 +33,8 @@ public struct OllamaAdapter: ProviderAdapter {
                 throw ExchangeError(status: 400, type: "invalid_request_error", message: "The request body is not valid JSON: \(error.description).")
             }
         }
+        let (redacted, upstreamBody) = redaction.redact(body: body, original: request.body, upstreamKey: request.upstreamKey)
+        body = redacted
         // The reference records every Ollama SDK call as POST, list and process calls included.
         let identity = RequestIdentity.inference(
             method: "POST", url: request.recordedURL, body: body, testID: request.testID)
@@ -37,7 +43,7 @@ public struct OllamaAdapter: ProviderAdapter {
             url: request.recordedURL, model: body["model"]?.stringValue)
         return PreparedExchange(
             request: request, recorderRequest: recorderRequest, body: body,
-            wantsStream: body["stream"]?.boolValue ?? false, endpoint: request.path, upstreamBody: request.body)
+            wantsStream: body["stream"]?.boolValue ?? false, endpoint: request.path, upstreamBody: upstreamBody)
     }
 
     public func recording(

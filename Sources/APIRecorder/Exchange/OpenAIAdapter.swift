@@ -52,9 +52,11 @@ public struct OpenAIAdapter: ProviderAdapter {
 
     /// The provider name written into `exception_data`.
     public let provider: String
+    public var redaction: SecretRedaction
 
-    public init(provider: String = "openai") {
+    public init(provider: String = "openai", redaction: SecretRedaction = SecretRedaction()) {
         self.provider = provider
+        self.redaction = redaction
     }
 
     /// The logical endpoint for a path below the route: `/chat/completions` and
@@ -85,7 +87,9 @@ public struct OpenAIAdapter: ProviderAdapter {
                     message: "The request body is not valid JSON: \(error.description).")
             }
         }
-        if kind == .other, let query = request.query, !query.isEmpty {
+        let (redacted, upstreamBody) = redaction.redact(body: body, original: request.body, upstreamKey: request.upstreamKey)
+        body = redacted
+        if kind == .other, let query = redaction.redact(query: request.query) {
             // The identity of an inference request is its path and body; keep the query in the
             // body so that `?page=2` does not replay `?page=1`.
             var object = body.objectValue ?? ["__body__": body]
@@ -99,10 +103,11 @@ public struct OpenAIAdapter: ProviderAdapter {
             method: recordedMethod, url: request.recordedURL, body: body, testID: request.testID)
         let recorderRequest = RecorderRequest(
             identity: identity, testID: request.testID, isModelList: RequestIdentity.modelListPaths.contains(endpoint),
-            method: recordedMethod, url: request.recordedURL + (request.query.map { "?\($0)" } ?? ""), model: model)
+            method: recordedMethod, url: request.recordedURL + (redaction.redact(query: request.query).map { "?\($0)" } ?? ""),
+            model: model)
         return PreparedExchange(
             request: request, recorderRequest: recorderRequest, body: body,
-            wantsStream: body["stream"]?.boolValue ?? false, endpoint: endpoint, upstreamBody: request.body)
+            wantsStream: body["stream"]?.boolValue ?? false, endpoint: endpoint, upstreamBody: upstreamBody)
     }
 
     public func recording(

@@ -3,62 +3,34 @@
 /// payload; the response's status and JSON body, or a stream as its raw SSE lines, blank
 /// separators included. Streams and bodies pass to the client byte for byte.
 ///
-/// Secrets never reach a recording or the identity: body keys named in ``secretBodyKeys`` are
-/// removed (and, with an upstream key, put back only in what goes upstream), and the `key=` query
-/// parameter is dropped from the recorded URL.
+/// Secrets never reach a recording or the identity (``SecretRedaction``).
 public struct PlainHTTPAdapter: ProviderAdapter {
-    /// Body keys that hold credentials.
-    public var secretBodyKeys: Set<String>
-    /// Query parameters that hold credentials.
-    public var secretQueryParameters: Set<String>
+    public var redaction: SecretRedaction
 
-    public init(secretBodyKeys: Set<String> = ["api_key", "apiKey"], secretQueryParameters: Set<String> = ["key"]) {
-        self.secretBodyKeys = secretBodyKeys
-        self.secretQueryParameters = secretQueryParameters
+    public init(redaction: SecretRedaction = SecretRedaction()) {
+        self.redaction = redaction
     }
 
     public func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange {
         let method = request.method.uppercased()
-        var payload: JSONValue = .object(JSONObject())
+        var parsed: JSONValue = .object(JSONObject())
         if !request.body.isEmpty {
             do {
-                payload = try JSONValue(parsing: request.body)
+                parsed = try JSONValue(parsing: request.body)
             } catch {
                 throw ExchangeError(
                     status: 400, type: "invalid_request_error",
                     message: "The request body is not valid JSON: \(error.description).")
             }
         }
-        var upstreamBody = request.body
-        if case .object(var object) = payload {
-            let secrets = object.keys.filter(secretBodyKeys.contains)
-            if !secrets.isEmpty {
-                for key in secrets { object.removeValue(forKey: key) }
-                payload = .object(object)
-                if let key = request.upstreamKey {
-                    var upstream = object
-                    for name in secrets { upstream[name] = .string(key) }
-                    upstreamBody = JSONValue.object(upstream).compactBytes()
-                }
-            }
-        }
-        let url = recordedURL(request)
+        let (payload, upstreamBody) = redaction.redact(body: parsed, original: request.body, upstreamKey: request.upstreamKey)
+        let url = request.recordedURL + (redaction.redact(query: request.query).map { "?" + $0 } ?? "")
         let identity = RequestIdentity.http(testID: request.testID, url: url, method: method, payload: payload)
         let recorderRequest = RecorderRequest(
             identity: identity, testID: request.testID, method: method, url: url, model: payload["model"]?.stringValue)
         return PreparedExchange(
             request: request, recorderRequest: recorderRequest, body: payload,
             wantsStream: payload["stream"]?.boolValue ?? false, endpoint: request.path, upstreamBody: upstreamBody)
-    }
-
-    /// The recorded URL: base, path and the query without credential parameters.
-    func recordedURL(_ request: ExchangeRequest) -> String {
-        guard let query = request.query, !query.isEmpty else { return request.recordedURL }
-        let kept = query.split(separator: "&", omittingEmptySubsequences: false).filter { pair in
-            let name = pair.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-            return !secretQueryParameters.contains(name)
-        }
-        return kept.isEmpty ? request.recordedURL : request.recordedURL + "?" + kept.joined(separator: "&")
     }
 
     public func recording(
