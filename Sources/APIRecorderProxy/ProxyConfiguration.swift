@@ -23,6 +23,8 @@ public struct ProxyRoute: Sendable, Equatable {
         case openai
         /// Ollama's native API, NDJSON streams included.
         case ollama
+        /// An MCP server over streamable HTTP: JSON-RPC requests recorded by method and params.
+        case mcp
         /// Plain-HTTP recordings: HTTP tools (Tavily, any JSON API), Anthropic Messages, Gemini interactions.
         case http
     }

@@ -1,5 +1,6 @@
 import APIRecorder
 import AsyncHTTPClient
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -18,6 +19,9 @@ struct ProxyResponder: HTTPResponder {
     private static let openAI = OpenAIAdapter()
     private static let plainHTTP = PlainHTTPAdapter()
     private static let ollama = OllamaAdapter()
+    private static let mcp = MCPAdapter()
+    /// Upstream response headers passed to the client besides the content type.
+    private static let passedResponseHeaders = ["mcp-session-id"]
 
     /// The adapter for a request on `route` (the route's, or by path for `auto`).
     private func adapter(for route: ProxyRoute, path: String) -> any ProviderAdapter {
@@ -25,6 +29,7 @@ struct ProxyResponder: HTTPResponder {
         case .openai: return Self.openAI
         case .http: return Self.plainHTTP
         case .ollama: return Self.ollama
+        case .mcp: return Self.mcp
         case .auto:
             if path.hasPrefix("/api/") { return Self.ollama }
             return path.hasSuffix("/messages") || path.contains("/interactions") ? Self.plainHTTP : Self.openAI
@@ -74,6 +79,8 @@ struct ProxyResponder: HTTPResponder {
         }
 
         switch decision {
+        case .answerLocally:
+            return replayResponse(adapter.localAnswer(for: exchange))
         case .replay(let hit):
             logger.info("replay \(request.method) \(path) -> \(hit.path)")
             return replayResponse(adapter.replayPlan(for: hit.recording, exchange: exchange))
@@ -87,7 +94,10 @@ struct ProxyResponder: HTTPResponder {
 
     private func replayResponse(_ plan: ReplayPlan) -> Response {
         var headers = HTTPFields()
-        headers[.contentType] = plan.contentType
+        if !plan.contentType.isEmpty { headers[.contentType] = plan.contentType }
+        for (name, value) in plan.headers {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
         switch plan.body {
         case .whole(let bytes):
             return Response(
@@ -148,6 +158,10 @@ struct ProxyResponder: HTTPResponder {
         var headers = HTTPFields()
         if let contentType { headers[.contentType] = contentType }
         if contentType?.lowercased().hasPrefix("text/event-stream") == true { headers[.cacheControl] = "no-cache" }
+        // Session headers the client needs to go on (MCP's streamable HTTP).
+        for name in Self.passedResponseHeaders {
+            if let value = response.headers.first(name: name), let field = HTTPField.Name(name) { headers[field] = value }
+        }
         let upstreamBody = response.body
 
         guard record else {

@@ -114,11 +114,14 @@ public struct ReplayPlan: Sendable {
     public var status: Int
     public var contentType: String
     public var body: Body
+    /// Extra response headers (an MCP session id).
+    public var headers: [(name: String, value: String)]
 
-    public init(status: Int, contentType: String, body: Body) {
+    public init(status: Int, contentType: String, body: Body, headers: [(name: String, value: String)] = []) {
         self.status = status
         self.contentType = contentType
         self.body = body
+        self.headers = headers
     }
 }
 
@@ -179,4 +182,13 @@ public protocol ProviderAdapter: Sendable {
 
     /// An error body in this provider's shape.
     func errorBody(_ error: ExchangeError) -> [UInt8]
+
+    /// The answer to an exchange that is not recorded, in replay mode.
+    func localAnswer(for exchange: PreparedExchange) -> ReplayPlan
+}
+
+extension ProviderAdapter {
+    public func localAnswer(for exchange: PreparedExchange) -> ReplayPlan {
+        ReplayPlan(status: 204, contentType: "application/json", body: .whole([]))
+    }
 }

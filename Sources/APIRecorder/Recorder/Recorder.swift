@@ -11,8 +11,15 @@ public struct RecorderRequest: Sendable {
     public var method: String
     public var url: String
     public var model: String?
+    /// Whether the exchange is recorded at all. Protocol chatter (MCP notifications, session
+    /// streams) is forwarded when recording but never stored, and answered locally on replay.
+    public var isRecordable: Bool
 
-    public init(identity: RequestIdentity, testID: String?, isModelList: Bool = false, method: String, url: String, model: String?) {
+    public init(
+        identity: RequestIdentity, testID: String?, isModelList: Bool = false, method: String, url: String, model: String?,
+        isRecordable: Bool = true
+    ) {
+        self.isRecordable = isRecordable
         self.identity = identity
         self.testID = testID
         self.isModelList = isModelList
@@ -26,6 +33,8 @@ public struct RecorderRequest: Sendable {
 public enum RecorderDecision: Sendable {
     /// Answer from this recording.
     case replay(StoredRecording)
+    /// Answer without the upstream and without a recording (an unrecorded exchange in replay mode).
+    case answerLocally
     /// Call the upstream. When `record` is set, hand the outcome to ``Recorder/record(_:for:)``.
     /// A `flight` must be ended (``FlightLease/end()``) once the exchange is over, recorded or not,
     /// so that identical requests waiting on it go on.
@@ -62,6 +71,11 @@ public final class Recorder: Sendable {
     /// - Throws: ``RecorderError`` for a replay miss (naming the hash, test id, request, the
     ///   folders searched and how to record it), an unsafe test id, or a corrupt recording.
     public func decide(_ request: RecorderRequest) async throws(RecorderError) -> RecorderDecision {
+        if !request.isRecordable {
+            guard mode.callsUpstream else { return .answerLocally }
+            counters.withLock { $0.passedThrough += 1 }
+            return .forward(record: false, flight: nil)
+        }
         switch mode {
         case .live:
             counters.withLock { $0.passedThrough += 1 }

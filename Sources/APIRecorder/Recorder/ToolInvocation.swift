@@ -39,6 +39,9 @@ extension Recorder {
         let request = RecorderRequest(
             identity: identity, testID: testID, method: "TOOL", url: "\(provider).\(name)", model: nil)
         switch try await decide(request) {
+        case .answerLocally:
+            // Only unrecordable exchanges are answered locally, and tool calls are always recorded.
+            throw RecorderError(code: .recordingNotFound, message: "No recording for tool \(provider).\(name).")
         case .replay(let hit):
             if let exception = hit.recording.exception {
                 throw RecordedToolError(type: exception.type ?? "Error", message: exception.message ?? "")
