@@ -271,6 +271,22 @@ struct ProxyTests {
         #expect(recordings(directory).count == 1)
     }
 
+    @Test func liveModePassesThroughAndCountsOnce() async throws {
+        let directory = try TemporaryDirectory()
+        let upstream = TestUpstream()
+        try await withRunning(upstream.application) { upstreamPort in
+            try await withProxy(mode: .live, root: directory.path, upstreamPort: upstreamPort) { port in
+                let reply = try await TestClient(port: port).chat("live")
+                #expect(reply.json?["choices"]?.arrayValue?.first?["message"]?["content"] == "echo: live")
+                #expect(reply.json?["id"]?.stringValue?.hasPrefix("chatcmpl-") == true, "live answers are untouched")
+                let report = try await TestClient(port: port).send(.get, "/__recorder/report")
+                #expect(report.json?["passed_through"] == 1)
+                #expect(report.json?["recorded"] == 0)
+            }
+        }
+        #expect(directory.files().isEmpty)
+    }
+
     @Test func testIDsComeFromHeadersProviderDataOrTheControlEndpoint() async throws {
         let directory = try TemporaryDirectory()
         let upstream = TestUpstream()

@@ -283,35 +283,41 @@ def test_unrecorded_arguments_raise_on_replay(tree: Path, tmp_path: Path) -> Non
     test_id = f"{MODULE}::test_unrecorded_arguments_raise_on_replay"
     with MCPServerProcess(tmp_path) as server:
         with mcp_proxy(tree, "record", server.url) as proxy:
-            recorded = run_session(f"{proxy.base_url('m')}/mcp", test_id, [("add", add(2, 3))], Traffic())
+            # (The SDK lists the tools before validating a tool's first result; listing them
+            # first keeps the same requests on both sides.)
+            recorded = run_session(
+                f"{proxy.base_url('m')}/mcp", test_id, [("tools/list", list_tools), ("add", add(2, 3))], Traffic())
         server.stop()
     assert recorded["add"]["content"][0]["text"] == "5"
     files = recording_files(tree)
-    assert len(files) == 2, files
+    assert len(files) == 3, files  # initialize, tools/list, tools/call add(2, 3)
 
     replaying = Traffic()
     with mcp_proxy(tree, "replay", closed_upstream()) as proxy:
         with pytest.raises(Exception) as raised:
-            run_session(f"{proxy.base_url('m')}/mcp", test_id, [("add", add(40, 2))], replaying)
+            run_session(
+                f"{proxy.base_url('m')}/mcp", test_id, [("tools/list", list_tools), ("add", add(40, 2))], replaying)
         report = proxy.report()
 
-    # The proxy's answer on the wire: its 404 recording_not_found.
-    missed = [e for e in replaying.posts("tools/call")]
+    # The proxy's answer on the wire: its 404 recording_not_found, naming the request's hash
+    # (the plain-HTTP identity of the message without its JSON-RPC id).
+    missed = replaying.posts("tools/call")
     assert len(missed) == 1, replaying.exchanges
     assert missed[0].status == 404, missed[0]
     assert b"recording_not_found" in missed[0].error_body, missed[0].error_body
-    # What the SDK made of it: an error, naming the proxy's error when the SDK passes it on.
-    errors = leaf_errors(raised.value)
-    message = " | ".join(f"{type(e).__name__}: {e}" for e in errors)
+    payload = {key: value for key, value in missed[0].message.items() if key != "id"}
+    expected_hash = http_hash(test_id, RECORDED_URL, "POST", payload)
+    assert expected_hash.encode() in missed[0].error_body, (expected_hash, missed[0].error_body)
+    # What the SDK made of it: an error. When the body is a JSON-RPC error the SDK raises it as
+    # such (an MCPError), so its message must carry the proxy's; otherwise raising is enough.
+    message = " | ".join(f"{type(e).__name__}: {e}" for e in leaf_errors(raised.value))
     try:
         body = json.loads(missed[0].error_body)
     except ValueError:
         body = None
-    if isinstance(body, dict) and "jsonrpc" in body and isinstance(body.get("error"), dict):
-        # A JSON-RPC error body: the SDK raises it as such, so its message must name the miss.
-        assert "recording_not_found" in message or "recording_not_found" in json.dumps(body["error"]) and \
-            body["error"].get("message", "") in message, (message, body)
-    elif "recording_not_found" not in message:
-        print(f"the SDK raised {message!r}, without the proxy's message (its 404 body is not a JSON-RPC error)")
-    assert report["missed"] == 1 and report["replayed"] == 1, report
+    if isinstance(body, dict) and body.get("jsonrpc") == "2.0" and isinstance(body.get("error"), dict):
+        assert "recording_not_found" in message and expected_hash in message, (message, body)
+    else:
+        print(f"the SDK raised {message!r}; the proxy's 404 body is not a JSON-RPC error: {missed[0].error_body!r}")
+    assert report["missed"] == 1 and report["replayed"] == 2, report
     assert recording_files(tree) == files

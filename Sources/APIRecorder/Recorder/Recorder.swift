@@ -71,14 +71,14 @@ public final class Recorder: Sendable {
     /// - Throws: ``RecorderError`` for a replay miss (naming the hash, test id, request, the
     ///   folders searched and how to record it), an unsafe test id, or a corrupt recording.
     public func decide(_ request: RecorderRequest) async throws(RecorderError) -> RecorderDecision {
+        // Forwarding without recording is counted by the front end, which knows it happened
+        // (``notePassedThrough()``).
         if !request.isRecordable {
             guard mode.callsUpstream else { return .answerLocally }
-            counters.withLock { $0.passedThrough += 1 }
             return .forward(record: false, flight: nil)
         }
         switch mode {
         case .live:
-            counters.withLock { $0.passedThrough += 1 }
             return .forward(record: false, flight: nil)
         case .record:
             return .forward(record: true, flight: nil)

@@ -68,6 +68,7 @@ extension Recorder {
                         category: "builtin", provider: provider, type: String(describing: Swift.type(of: error)),
                         message: String(describing: error), statusCode: nil, body: nil))
             }
+            if !record { notePassedThrough() }
             if record {
                 let recording = Recording.toolInvocation(
                     testID: testID, provider: provider, toolName: name, kwargs: arguments, outcome: outcome)
