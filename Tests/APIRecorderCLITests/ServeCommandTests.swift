@@ -91,9 +91,15 @@ struct ServeCommandTests {
         let output = Pipe()
         curl.standardOutput = output
         try curl.run()
-        Thread.sleep(forTimeInterval: 0.2)
-        front.terminate()  // SIGTERM while the stream is in flight
-        let received = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        // Wait for the first event, so the stream is surely in flight, then SIGTERM.
+        var received = ""
+        while !received.contains("data:") {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            received += String(decoding: data, as: UTF8.self)
+        }
+        front.terminate()
+        received += String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         curl.waitUntilExit()
         front.waitUntilExit()
         #expect(received.hasSuffix("data: [DONE]\n\n"), "client got: \(received)")

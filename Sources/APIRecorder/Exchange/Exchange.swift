@@ -39,6 +39,17 @@ public struct ExchangeRequest: Sendable {
     /// The URL a recording names: recorded base and path joined as strings, as the reference does.
     public var recordedURL: String { recordedBase + path }
 
+    /// The body as JSON; an empty body is `{}`.
+    /// - Throws: ``ExchangeError`` 400 naming the byte offset of malformed JSON or invalid UTF-8.
+    public func jsonBody(errorType: String = "invalid_request_error") throws(ExchangeError) -> JSONValue {
+        guard !body.isEmpty else { return .object(JSONObject()) }
+        do {
+            return try JSONValue(parsing: body)
+        } catch {
+            throw ExchangeError(status: 400, type: errorType, message: "The request body is not valid JSON: \(error.description).")
+        }
+    }
+
     /// The first header named `name`, case-insensitively.
     public func header(_ name: String) -> String? {
         let wanted = name.lowercased()

@@ -15,14 +15,7 @@ public struct MCPAdapter: ProviderAdapter {
     public func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange {
         let method = request.method.uppercased()
         let url = request.recordedURL
-        var message: JSONValue = .null
-        if method == "POST" {
-            do {
-                message = try JSONValue(parsing: request.body)
-            } catch {
-                throw ExchangeError(status: 400, type: "parse_error", message: "The request body is not valid JSON: \(error.description).")
-            }
-        }
+        let message: JSONValue = method == "POST" ? try request.jsonBody(errorType: "parse_error") : .null
         // Only requests (a method and an id) are recorded.
         let isRequest = message["method"]?.stringValue != nil && message["id"] != nil
         var payload = message.objectValue ?? JSONObject()

@@ -25,14 +25,7 @@ public struct OllamaAdapter: ProviderAdapter {
     }
 
     public func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange {
-        var body: JSONValue = .object(JSONObject())
-        if !request.body.isEmpty {
-            do {
-                body = try JSONValue(parsing: request.body)
-            } catch {
-                throw ExchangeError(status: 400, type: "invalid_request_error", message: "The request body is not valid JSON: \(error.description).")
-            }
-        }
+        var body = try request.jsonBody()
         let (redacted, upstreamBody) = redaction.redact(body: body, original: request.body, upstreamKey: request.upstreamKey)
         body = redacted
         // The reference records every Ollama SDK call as POST, list and process calls included.

@@ -77,16 +77,8 @@ public struct OpenAIAdapter: ProviderAdapter {
                 throw ExchangeError(
                     status: 400, type: "invalid_request_error", message: "The request body is empty; expected JSON.")
             }
-            body = .object(JSONObject())
-        } else {
-            do {
-                body = try JSONValue(parsing: request.body)
-            } catch {
-                throw ExchangeError(
-                    status: 400, type: "invalid_request_error",
-                    message: "The request body is not valid JSON: \(error.description).")
-            }
         }
+        body = try request.jsonBody()
         let (redacted, upstreamBody) = redaction.redact(body: body, original: request.body, upstreamKey: request.upstreamKey)
         body = redacted
         if kind == .other, let query = redaction.redact(query: request.query) {

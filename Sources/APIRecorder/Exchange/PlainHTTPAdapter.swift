@@ -13,16 +13,7 @@ public struct PlainHTTPAdapter: ProviderAdapter {
 
     public func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange {
         let method = request.method.uppercased()
-        var parsed: JSONValue = .object(JSONObject())
-        if !request.body.isEmpty {
-            do {
-                parsed = try JSONValue(parsing: request.body)
-            } catch {
-                throw ExchangeError(
-                    status: 400, type: "invalid_request_error",
-                    message: "The request body is not valid JSON: \(error.description).")
-            }
-        }
+        let parsed = try request.jsonBody()
         let (payload, upstreamBody) = redaction.redact(body: parsed, original: request.body, upstreamKey: request.upstreamKey)
         let url = request.recordedURL + (redaction.redact(query: request.query).map { "?" + $0 } ?? "")
         let identity = RequestIdentity.http(testID: request.testID, url: url, method: method, payload: payload)
