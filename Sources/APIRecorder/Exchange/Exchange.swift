@@ -154,6 +154,21 @@ extension LiveTranscoder {
     public var extraResponseKeys: JSONObject { JSONObject() }
 }
 
+/// A transcoder for responses that are used whole (JSON bodies, error bodies): it collects the
+/// bytes and sends nothing until ``LiveTranscoder/finish()``; a failure midway records nothing.
+protocol WholeBodyTranscoding: LiveTranscoder {
+    var buffer: [UInt8] { get set }
+}
+
+extension WholeBodyTranscoding {
+    mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
+        buffer.append(contentsOf: bytes)
+        return []
+    }
+
+    mutating func fail(_ reason: String) -> RecordedOutcome? { nil }
+}
+
 /// Replay pacing from recorded chunk arrival offsets.
 public enum StreamPacing {
     /// The gap before each frame, from `chunk_offsets_ms` (frames beyond the offsets, such as a

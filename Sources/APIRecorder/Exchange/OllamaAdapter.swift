@@ -119,14 +119,9 @@ public struct OllamaAdapter: ProviderAdapter {
     }
 
     /// An error status, recorded as the `ollama.ResponseError` the client raises.
-    struct ErrorTranscoder: LiveTranscoder {
+    struct ErrorTranscoder: WholeBodyTranscoding {
         let status: Int
         var buffer: [UInt8] = []
-
-        mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
-            buffer.append(contentsOf: bytes)
-            return []
-        }
 
         mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
             let parsed = try? JSONValue(parsing: buffer)
@@ -137,7 +132,6 @@ public struct OllamaAdapter: ProviderAdapter {
             return (buffer, .exception(exception))
         }
 
-        mutating func fail(_ reason: String) -> RecordedOutcome? { nil }
     }
 
     public func replayPlan(for recording: Recording, exchange: PreparedExchange) -> ReplayPlan {

@@ -125,15 +125,10 @@ public struct OpenAIAdapter: ProviderAdapter {
     }
 
     /// A whole JSON body: buffered, then sent with deterministic tool-call ids, and recorded typed.
-    struct BodyTranscoder: LiveTranscoder {
+    struct BodyTranscoder: WholeBodyTranscoding {
         let kind: Endpoint
         let requestHash: String
         var buffer: [UInt8] = []
-
-        mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
-            buffer.append(contentsOf: bytes)
-            return []
-        }
 
         mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
             guard case .object(var object) = (try? JSONValue(parsing: buffer)) ?? .null else {
@@ -161,7 +156,6 @@ public struct OpenAIAdapter: ProviderAdapter {
             return (OpenAIAdapter.rendered(body: stored, kind: kind), .body(stored))
         }
 
-        mutating func fail(_ reason: String) -> RecordedOutcome? { nil }
     }
 
     /// An SSE stream: each event is forwarded as soon as it is complete, and recorded as a chunk.
@@ -231,15 +225,10 @@ public struct OpenAIAdapter: ProviderAdapter {
     }
 
     /// An error status: forwarded as it came, recorded as the exception the SDK raises.
-    struct ErrorTranscoder: LiveTranscoder {
+    struct ErrorTranscoder: WholeBodyTranscoding {
         let provider: String
         let status: Int
         var buffer: [UInt8] = []
-
-        mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
-            buffer.append(contentsOf: bytes)
-            return []
-        }
 
         mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
             let parsed = try? JSONValue(parsing: buffer)
@@ -252,7 +241,6 @@ public struct OpenAIAdapter: ProviderAdapter {
             return (buffer, .exception(exception))
         }
 
-        mutating func fail(_ reason: String) -> RecordedOutcome? { nil }
     }
 
     /// The `openai` SDK's exception class for an HTTP status.

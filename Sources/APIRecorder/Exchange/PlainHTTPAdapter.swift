@@ -44,21 +44,15 @@ public struct PlainHTTPAdapter: ProviderAdapter {
     }
 
     /// A whole body, passed through as it came and recorded as JSON (or text) with its status.
-    struct WholeBodyTranscoder: LiveTranscoder {
+    struct WholeBodyTranscoder: WholeBodyTranscoding {
         let status: Int
         var buffer: [UInt8] = []
-
-        mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
-            buffer.append(contentsOf: bytes)
-            return []
-        }
 
         mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
             let body = (try? JSONValue(parsing: buffer)) ?? .string(String(decoding: buffer, as: UTF8.self))
             return (buffer, .body(body))
         }
 
-        mutating func fail(_ reason: String) -> RecordedOutcome? { nil }
 
         var extraResponseKeys: JSONObject { ["status": .integer(status)] }
     }
