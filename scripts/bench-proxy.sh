@@ -14,6 +14,8 @@ duration="${DURATION:-10}"
 work=$(mktemp -d)
 pids=()
 cleanup() {
+    # Servers started inside $(start ...) run in a subshell: their pids are in $work/pids.
+    [ -f "$work/pids" ] && while read -r pid; do pids+=("$pid"); done <"$work/pids"
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
@@ -33,7 +35,7 @@ start() {
     local log="$work/$1.log"
     shift
     "$@" >"$log" 2>&1 &
-    pids+=($!)
+    echo $! >>"$work/pids"
     for _ in $(seq 1 200); do
         if grep -qE "listening on http://[0-9.]+:[0-9]+" "$log" 2>/dev/null; then
             grep -oE "listening on http://[0-9.]+:[0-9]+" "$log" | head -1 | sed -E 's/.*:([0-9]+)$/\1/'
