@@ -169,6 +169,23 @@ extension WholeBodyTranscoding {
     mutating func fail(_ reason: String) -> RecordedOutcome? { nil }
 }
 
+/// The arrival offsets of a live stream's chunks, recorded as `chunk_offsets_ms`.
+public struct ChunkOffsets: Sendable {
+    private let start = ContinuousClock.now
+    public private(set) var milliseconds: [Int] = []
+
+    public init() {}
+
+    /// Notes that a chunk arrived now.
+    public mutating func markArrival() {
+        let elapsed = ContinuousClock.now - start
+        milliseconds.append(Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+    }
+
+    /// The response key that records them.
+    public var responseKeys: JSONObject { ["chunk_offsets_ms": .array(milliseconds.map(JSONValue.integer))] }
+}
+
 /// Replay pacing from recorded chunk arrival offsets.
 public enum StreamPacing {
     /// The gap before each frame, from `chunk_offsets_ms` (frames beyond the offsets, such as a

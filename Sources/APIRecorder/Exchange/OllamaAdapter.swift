@@ -64,8 +64,7 @@ public struct OllamaAdapter: ProviderAdapter {
         let streaming: Bool
         var pending: [UInt8] = []
         var chunks: [JSONValue] = []
-        var offsets: [Int] = []
-        let start = ContinuousClock.now
+        var offsets = ChunkOffsets()
 
         init(typeName: String?, requestHash: String, streaming: Bool) {
             self.typeName = typeName
@@ -88,8 +87,7 @@ public struct OllamaAdapter: ProviderAdapter {
         private mutating func line() -> [UInt8] {
             defer { pending.removeAll(keepingCapacity: true) }
             guard case .object(let object)? = try? JSONValue(parsing: pending) else { return [] }
-            let elapsed = ContinuousClock.now - start
-            offsets.append(Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+            offsets.markArrival()
             let chunk: JSONValue =
                 typeName.map { ResponseNormalization.typed($0, data: object, requestHash: requestHash) }
                 ?? .object(ResponseNormalization.normalize(object, requestHash: requestHash))
@@ -114,7 +112,7 @@ public struct OllamaAdapter: ProviderAdapter {
         }
 
         var extraResponseKeys: JSONObject {
-            streaming ? ["chunk_offsets_ms": .array(offsets.map(JSONValue.integer))] : JSONObject()
+            streaming ? offsets.responseKeys : JSONObject()
         }
     }
 

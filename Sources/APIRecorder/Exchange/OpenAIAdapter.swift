@@ -71,16 +71,11 @@ public struct OpenAIAdapter: ProviderAdapter {
         let method = request.method.uppercased()
         let endpoint = Self.endpoint(forPath: request.path)
         let kind = Endpoint(endpoint: endpoint, method: method)
-        var body: JSONValue
-        if request.body.isEmpty {
-            guard method == "GET" || method == "DELETE" || method == "HEAD" || kind == .other else {
-                throw ExchangeError(
-                    status: 400, type: "invalid_request_error", message: "The request body is empty; expected JSON.")
-            }
+        if request.body.isEmpty, !["GET", "DELETE", "HEAD"].contains(method), kind != .other {
+            throw ExchangeError(status: 400, type: "invalid_request_error", message: "The request body is empty; expected JSON.")
         }
-        body = try request.jsonBody()
-        let (redacted, upstreamBody) = redaction.redact(body: body, original: request.body, upstreamKey: request.upstreamKey)
-        body = redacted
+        var (body, upstreamBody) = redaction.redact(
+            body: try request.jsonBody(), original: request.body, upstreamKey: request.upstreamKey)
         if kind == .other, let query = redaction.redact(query: request.query) {
             // The identity of an inference request is its path and body; keep the query in the
             // body so that `?page=2` does not replay `?page=1`.
@@ -164,14 +159,8 @@ public struct OpenAIAdapter: ProviderAdapter {
         let requestHash: String
         var parser = SSEParser()
         var chunks: [JSONValue] = []
-        var offsets: [Int] = []
+        var offsets = ChunkOffsets()
         var sawDone = false
-        let start = ContinuousClock.now
-
-        init(kind: Endpoint, requestHash: String) {
-            self.kind = kind
-            self.requestHash = requestHash
-        }
 
         mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
             var out: [UInt8] = []
@@ -190,8 +179,7 @@ public struct OpenAIAdapter: ProviderAdapter {
                 return event.encoded
             }
             if kind == .chatCompletions { object = DeterministicToolCallIDs.apply(to: object, requestHash: requestHash) }
-            let elapsed = ContinuousClock.now - start
-            offsets.append(Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+            offsets.markArrival()
             let chunk: JSONValue
             if let type = kind.chunkType {
                 chunk = ResponseNormalization.typed(type, data: object, requestHash: requestHash)
@@ -220,7 +208,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         }
 
         var extraResponseKeys: JSONObject {
-            ["chunk_offsets_ms": .array(offsets.map(JSONValue.integer))]
+            offsets.responseKeys
         }
     }
 

@@ -61,19 +61,14 @@ public struct PlainHTTPAdapter: ProviderAdapter {
     struct LineTranscoder: LiveTranscoder {
         var pending: [UInt8] = []
         var lines: [JSONValue] = []
-        /// When each event (ended by a blank line) was complete, in milliseconds.
-        var offsets: [Int] = []
-        let start = ContinuousClock.now
+        /// When each event (ended by a blank line) was complete.
+        var offsets = ChunkOffsets()
 
         mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
             for byte in bytes {
                 if byte == 0x0A {
                     if pending.last == 0x0D { pending.removeLast() }
-                    if pending.isEmpty {
-                        let elapsed = ContinuousClock.now - start
-                        offsets.append(
-                            Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
-                    }
+                    if pending.isEmpty { offsets.markArrival() }
                     lines.append(.string(String(decoding: pending, as: UTF8.self)))
                     pending.removeAll(keepingCapacity: true)
                 } else {
@@ -96,7 +91,7 @@ public struct PlainHTTPAdapter: ProviderAdapter {
                 chunks: lines)
         }
 
-        var extraResponseKeys: JSONObject { ["chunk_offsets_ms": .array(offsets.map(JSONValue.integer))] }
+        var extraResponseKeys: JSONObject { offsets.responseKeys }
     }
 
     public func replayPlan(for recording: Recording, exchange: PreparedExchange) -> ReplayPlan {

@@ -104,11 +104,6 @@ enum FileSystem {
         }
     }
 
-    /// Renames atomically (same file system).
-    static func move(_ source: String, to destination: String) throws(StoreError) {
-        if rename(source, destination) != 0 { throw StoreError.io(source, "cannot rename: \(errnoText())") }
-    }
-
     static func remove(_ path: String) throws(StoreError) {
         if unlink(path) != 0 { throw StoreError.io(path, "cannot remove: \(errnoText())") }
     }
