@@ -42,7 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("upstream-key"), help: "NAME=ENV_VAR: send 'Authorization: Bearer $ENV_VAR' upstream for the route.")
     var upstreamKeys: [String] = []
 
-    @Option(name: .customLong("adapter"), help: "NAME=auto|openai|ollama|http|mcp: the API rules for the route (default auto: /api/... as Ollama, /messages and /interactions as plain HTTP, else OpenAI).")
+    @Option(name: .customLong("adapter"), help: "NAME=auto|openai|ollama|http|mcp|gemini: the API rules for the route (default auto: /api/... as Ollama, ...:generateContent as Gemini, /messages and /interactions as plain HTTP, else OpenAI).")
     var adapters: [String] = []
 
     @Option(help: "Replay pacing of streams: none (as fast as possible) or recorded (the recorded gaps).")
@@ -106,7 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
             var adapter = ProxyRoute.AdapterKind.auto
             if let kind = adapterKinds[name] {
                 guard let parsed = ProxyRoute.AdapterKind(rawValue: kind) else {
-                    throw ValidationError("--adapter \(name)=\(kind): use one of auto, openai, ollama, http, mcp")
+                    throw ValidationError("--adapter \(name)=\(kind): use one of \(ProxyRoute.AdapterKind.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 adapter = parsed
             }

@@ -8,15 +8,17 @@ public struct ProxyRoute: Sendable, Equatable {
     public var upstream: String
     /// The base URL recordings name (and so hash); by default the upstream.
     public var recordedBase: String
-    /// An environment variable holding the key sent upstream as `Authorization: Bearer ...`;
-    /// without one, the client's own `Authorization` is forwarded.
+    /// An environment variable holding the key sent upstream, in the key header the client used
+    /// (`x-goog-api-key`, `x-api-key`, `api-key`) or else as `Authorization: Bearer ...`, and in
+    /// place of a `key=` query parameter; without one, the client's own credentials are forwarded.
     public var keyEnvironmentVariable: String?
     /// Which API rules apply to the route's requests.
     public var adapter: AdapterKind
 
     /// The API rules a route's requests follow.
     public enum AdapterKind: String, Sendable, CaseIterable {
-        /// Chosen by path: `/api/...` as Ollama, `/messages` and `/interactions` as plain HTTP,
+        /// Chosen by path: `/api/...` as Ollama, `...:generateContent` and
+        /// `...:streamGenerateContent` as Gemini, `/messages` and `/interactions` as plain HTTP,
         /// everything else as OpenAI.
         case auto
         /// OpenAI-compatible inference recordings.
@@ -27,6 +29,9 @@ public struct ProxyRoute: Sendable, Equatable {
         case mcp
         /// Plain-HTTP recordings: HTTP tools (Tavily, any JSON API), Anthropic Messages, Gemini interactions.
         case http
+        /// Gemini (Developer API and Vertex AI): content generation as the reference records
+        /// `google-genai`, everything else as plain HTTP, errors in Google's shape.
+        case gemini
     }
 
     public init(

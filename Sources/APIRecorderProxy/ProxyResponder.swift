@@ -20,6 +20,9 @@ struct ProxyResponder: HTTPResponder {
     private static let plainHTTP = PlainHTTPAdapter()
     private static let ollama = OllamaAdapter()
     private static let mcp = MCPAdapter()
+    private static let gemini = GeminiAdapter()
+    /// Request headers that carry an API key by themselves (Gemini, Anthropic, Azure OpenAI).
+    private static let keyHeaders = ["x-goog-api-key", "x-api-key", "api-key"]
     /// Upstream response headers passed to the client besides the content type.
     private static let passedResponseHeaders = ["mcp-session-id"]
 
@@ -30,8 +33,10 @@ struct ProxyResponder: HTTPResponder {
         case .http: return Self.plainHTTP
         case .ollama: return Self.ollama
         case .mcp: return Self.mcp
+        case .gemini: return Self.gemini
         case .auto:
             if path.hasPrefix("/api/") { return Self.ollama }
+            if GeminiAdapter.handles(path: path) { return Self.gemini }
             return path.hasSuffix("/messages") || path.contains("/interactions") ? Self.plainHTTP : Self.openAI
         }
     }
@@ -224,8 +229,31 @@ struct ProxyResponder: HTTPResponder {
 
     private func upstreamURL(_ request: ExchangeRequest, route: ProxyRoute) -> String {
         var url = route.upstream + request.path
-        if let query = request.query, !query.isEmpty { url += "?" + query }
+        guard var query = request.query, !query.isEmpty else { return url }
+        if let key = request.upstreamKey {
+            // A key in the query (Gemini's `key=`) is replaced by the route's own.
+            query = query.split(separator: "&", omittingEmptySubsequences: false).map { pair in
+                pair.hasPrefix("key=") ? "key=" + Self.percentEncoded(key) : String(pair)
+            }.joined(separator: "&")
+        }
+        url += "?" + query
         return url
+    }
+
+    /// `value` with every byte outside RFC 3986's unreserved set percent-encoded.
+    private static func percentEncoded(_ value: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                bytes.append(byte)
+            default:
+                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The client's headers minus hop-by-hop ones and the proxy's own, plus the route's key.
@@ -239,7 +267,12 @@ struct ProxyResponder: HTTPResponder {
             headers.add(name: name, value: value)
         }
         if let variable = route.keyEnvironmentVariable, let key = configuration.environment[variable] {
-            headers.replaceOrAdd(name: "Authorization", value: "Bearer \(key)")
+            // The key goes where the client put its own: APIs that take a key header ignore Bearer.
+            if let keyHeader = Self.keyHeaders.first(where: { headers.contains(name: $0) }) {
+                headers.replaceOrAdd(name: keyHeader, value: key)
+            } else {
+                headers.replaceOrAdd(name: "Authorization", value: "Bearer \(key)")
+            }
         }
         return headers
     }

@@ -1,0 +1,278 @@
+/// Gemini's REST API as the `google-genai` SDK speaks it, for the Gemini Developer API
+/// (`/v1beta/models/gemini-2.5-flash:generateContent`) and Vertex AI
+/// (`/v1beta1/projects/P/locations/L/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse`).
+///
+/// The reference records `google-genai` at the SDK level, not the HTTP exchange, so
+/// `generateContent` and `streamGenerateContent` are stored as it stores them: inference recordings
+/// of `vertexai:///generate_content` (or `_stream`) whose body is the SDK call,
+/// `{"model", "contents", "config"}` in snake_case, with the response objects in snake_case.
+/// Developer-API calls get `gemini:///` in place of `vertexai:///`. A replay sends the objects back
+/// in the REST API's camelCase, so the SDK builds the same objects as it did when recording.
+///
+/// Every other call on a Gemini route (the interactions API, model lists, token counts) is a
+/// plain-HTTP recording, as the reference stores interactions; errors come in Gemini's shape.
+public struct GeminiAdapter: ProviderAdapter {
+    public var redaction: SecretRedaction
+    private let plainHTTP: PlainHTTPAdapter
+
+    public init(redaction: SecretRedaction = SecretRedaction()) {
+        self.redaction = redaction
+        self.plainHTTP = PlainHTTPAdapter(redaction: redaction)
+    }
+
+    /// A `generateContent`-family call, read off its path.
+    struct ModelCall: Equatable {
+        /// `vertexai` or `gemini`.
+        var provider: String
+        /// The model as the SDK call names it: `publishers/google/models/gemini-2.0-flash` on
+        /// Vertex AI, `gemini-2.5-flash` on the Developer API.
+        var model: String
+        /// The SDK method: `/generate_content` or `/generate_content_stream`.
+        var endpoint: String
+
+        var url: String { "\(provider)://" + endpoint }
+        var isStream: Bool { endpoint == "/generate_content_stream" }
+
+        /// Reads `.../<resource>:<method>`; `nil` for paths that are not content generation.
+        init?(path: String) {
+            guard let colon = path.lastIndex(of: ":"), !path[colon...].contains("/") else { return nil }
+            switch path[path.index(after: colon)...] {
+            case "generateContent": endpoint = "/generate_content"
+            case "streamGenerateContent": endpoint = "/generate_content_stream"
+            default: return nil
+            }
+            var segments = path[..<colon].split(separator: "/").map(String.init)
+            if let version = segments.first, version.hasPrefix("v1") { segments.removeFirst() }
+            var vertex = false
+            if segments.count >= 4, segments[0] == "projects", segments[2] == "locations" {
+                segments.removeFirst(4)
+                vertex = true
+            }
+            guard !segments.isEmpty else { return nil }
+            if segments[0] == "publishers" || segments[0] == "endpoints" { vertex = true }
+            provider = vertex ? "vertexai" : "gemini"
+            model = !vertex && segments.count == 2 && segments[0] == "models" ? segments[1] : segments.joined(separator: "/")
+        }
+    }
+
+    /// Whether `path` is a content-generation call (the `auto` adapter routes those here).
+    public static func handles(path: String) -> Bool { ModelCall(path: path) != nil }
+
+    // MARK: Requests
+
+    public func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange {
+        guard let call = ModelCall(path: request.path), request.method.uppercased() == "POST" else {
+            return try plainHTTP.prepare(request)
+        }
+        let parsed = try request.jsonBody(errorType: "INVALID_ARGUMENT")
+        guard case .object = parsed else {
+            throw ExchangeError(status: 400, type: "INVALID_ARGUMENT", message: "The request body must be a JSON object.")
+        }
+        let (restBody, upstreamBody) = redaction.redact(body: parsed, original: request.body, upstreamKey: request.upstreamKey)
+        let body = Self.sdkCall(restBody: restBody.objectValue ?? JSONObject(), model: call.model)
+        let identity = RequestIdentity.inference(method: "POST", url: call.url, body: body, testID: request.testID)
+        let recorderRequest = RecorderRequest(
+            identity: identity, testID: request.testID, method: "POST", url: call.url, model: call.model)
+        return PreparedExchange(
+            request: request, recorderRequest: recorderRequest, body: body, wantsStream: call.isStream,
+            endpoint: call.endpoint, upstreamBody: upstreamBody)
+    }
+
+    /// The SDK call a REST body came from: `contents` as they are, and everything else (the
+    /// fields of `generationConfig`, then `systemInstruction`, `tools`, `safetySettings`, ...) as
+    /// the `config`, all in the SDK's snake_case.
+    static func sdkCall(restBody: JSONObject, model: String) -> JSONValue {
+        var config = JSONObject()
+        func add(_ fields: JSONObject) {
+            guard case .object(let converted) = GeminiKeyCase.snake(.object(fields)) else { return }
+            for (key, value) in converted.members { config[key] = value }
+        }
+        for name in ["generationConfig", "generation_config"] {
+            if case .object(let generation)? = restBody[name] { add(generation) }
+        }
+        for (key, value) in restBody.members where !["contents", "model", "generationConfig", "generation_config"].contains(key) {
+            add([key: value])
+        }
+        return [
+            "model": .string(model), "contents": GeminiKeyCase.snake(restBody["contents"] ?? .array([])),
+            "config": .object(config),
+        ]
+    }
+
+    public func recording(
+        for exchange: PreparedExchange, outcome: RecordedOutcome, extraResponseKeys: JSONObject
+    ) -> Recording {
+        guard ModelCall(path: exchange.request.path) != nil, exchange.request.method.uppercased() == "POST" else {
+            return plainHTTP.recording(for: exchange, outcome: outcome, extraResponseKeys: extraResponseKeys)
+        }
+        return Recording.inference(
+            testID: exchange.request.testID, method: "POST", url: exchange.recorderRequest.url, body: exchange.body,
+            endpoint: exchange.endpoint, model: exchange.recorderRequest.model ?? "", outcome: outcome,
+            extraResponseKeys: extraResponseKeys)
+    }
+
+    // MARK: Live responses
+
+    public func transcoder(for exchange: PreparedExchange, status: Int, contentType: String?) -> any LiveTranscoder {
+        guard let call = ModelCall(path: exchange.request.path), exchange.request.method.uppercased() == "POST" else {
+            return plainHTTP.transcoder(for: exchange, status: status, contentType: contentType)
+        }
+        if status >= 400 { return ErrorTranscoder(provider: call.provider, status: status) }
+        if let contentType, contentType.lowercased().hasPrefix("text/event-stream") {
+            return StreamTranscoder(provider: call.provider)
+        }
+        return BodyTranscoder(streamEndpoint: call.isStream)
+    }
+
+    /// A whole JSON body (a `generateContent` answer, or a non-SSE stream's JSON array),
+    /// recorded in snake_case; the client gets what a replay will send.
+    struct BodyTranscoder: WholeBodyTranscoding {
+        let streamEndpoint: Bool
+        var buffer: [UInt8] = []
+
+        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
+            switch (try? JSONValue(parsing: buffer)) ?? .null {
+            case .object(let object):
+                let stored = GeminiKeyCase.snake(.object(object))
+                return (GeminiAdapter.rendered(stored).compactBytes(), .body(stored))
+            case .array(let items) where streamEndpoint:
+                let chunks = items.map(GeminiKeyCase.snake)
+                return (JSONValue.array(chunks.map(GeminiAdapter.rendered)).compactBytes(), .stream(chunks))
+            default:
+                return (buffer, .body(.string(String(decoding: buffer, as: UTF8.self))))
+            }
+        }
+    }
+
+    /// An SSE stream (`alt=sse`): every event goes to the client as soon as it is complete and
+    /// is recorded as one snake_case chunk.
+    struct StreamTranscoder: LiveTranscoder {
+        let provider: String
+        var parser = SSEParser()
+        var chunks: [JSONValue] = []
+        var offsets = ChunkOffsets()
+
+        mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = []
+            for event in parser.feed(bytes) { out.append(contentsOf: handle(event)) }
+            return out
+        }
+
+        private mutating func handle(_ event: SSEEvent) -> [UInt8] {
+            guard case .object(let object) = (try? JSONValue(parsing: event.data)) ?? .null else { return event.encoded }
+            offsets.markArrival()
+            let chunk = GeminiKeyCase.snake(.object(object))
+            chunks.append(chunk)
+            return GeminiAdapter.event(chunk)
+        }
+
+        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
+            let tail = parser.finish().map { handle($0) } ?? []
+            return (tail, .stream(chunks))
+        }
+
+        mutating func fail(_ reason: String) -> RecordedOutcome? {
+            .exception(
+                RecordedException(
+                    category: "unknown", provider: provider, type: "ConnectionError",
+                    message: "The stream ended early: \(reason)", statusCode: nil, body: nil),
+                chunks: chunks)
+        }
+
+        var extraResponseKeys: JSONObject { offsets.responseKeys }
+    }
+
+    /// An error status, recorded as the `google.genai.errors.APIError` subclass the SDK raises.
+    struct ErrorTranscoder: WholeBodyTranscoding {
+        let provider: String
+        let status: Int
+        var buffer: [UInt8] = []
+
+        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
+            let parsed = (try? JSONValue(parsing: buffer)) ?? .string(String(decoding: buffer, as: UTF8.self))
+            let error = parsed["error"]
+            let message = "\(status) \(error?["status"]?.stringValue ?? GeminiAdapter.statusName(status)). \(PythonRepr.repr(parsed))"
+            let exception = RecordedException(
+                provider: provider, type: status >= 500 ? "ServerError" : "ClientError", message: message,
+                statusCode: status, body: parsed)
+            return (buffer, .exception(exception))
+        }
+    }
+
+    // MARK: Replay
+
+    public func replayPlan(for recording: Recording, exchange: PreparedExchange) -> ReplayPlan {
+        guard ModelCall(path: exchange.request.path) != nil, exchange.request.method.uppercased() == "POST" else {
+            return plainHTTP.replayPlan(for: recording, exchange: exchange)
+        }
+        if let exception = recording.exception, !recording.isStreaming {
+            let status = exception.statusCode ?? 500
+            var body = exception.body ?? .null
+            if body["error"] == nil {
+                body = ["error": ["code": .integer(status), "message": .string(exception.message ?? ""), "status": .string(Self.statusName(status))]]
+            }
+            return ReplayPlan(status: status, contentType: "application/json", body: .whole(body.compactBytes()))
+        }
+        if let chunks = recording.chunks {
+            let sse = exchange.request.query?.split(separator: "&").contains("alt=sse") ?? false
+            if !sse, !recording.isException {
+                return ReplayPlan(
+                    status: 200, contentType: "application/json", body: .whole(JSONValue.array(chunks.map(Self.rendered)).compactBytes()))
+            }
+            let frames = chunks.map(Self.event)
+            return ReplayPlan(
+                status: 200, contentType: "text/event-stream",
+                body: .stream(
+                    frames: frames,
+                    gapsMilliseconds: StreamPacing.gaps(fromOffsets: recording.response["chunk_offsets_ms"], frames: frames.count),
+                    failsAtEnd: recording.isException))
+        }
+        if case .string(let text) = recording.body {
+            return ReplayPlan(status: 200, contentType: "text/plain; charset=utf-8", body: .whole(Array(text.utf8)))
+        }
+        return ReplayPlan(status: 200, contentType: "application/json", body: .whole(Self.rendered(recording.body).compactBytes()))
+    }
+
+    /// A stored object as the REST API sends it: camelCase, without what the SDK adds on its
+    /// side (`sdk_http_response` holds the HTTP headers it saw; `automatic_function_calling_history`).
+    static func rendered(_ stored: JSONValue) -> JSONValue {
+        guard case .object(var object) = stored else { return stored }
+        object.removeValue(forKey: "sdk_http_response")
+        object.removeValue(forKey: "automatic_function_calling_history")
+        return GeminiKeyCase.camel(.object(object))
+    }
+
+    /// A stored chunk as one SSE event.
+    static func event(_ stored: JSONValue) -> [UInt8] {
+        SSEEvent(data: String(decoding: rendered(stored).compactBytes(), as: UTF8.self)).encoded
+    }
+
+    // MARK: Errors
+
+    /// Google's status name for an HTTP status (`NOT_FOUND`, `INVALID_ARGUMENT`, ...).
+    static func statusName(_ status: Int) -> String {
+        switch status {
+        case 400: return "INVALID_ARGUMENT"
+        case 401: return "UNAUTHENTICATED"
+        case 403: return "PERMISSION_DENIED"
+        case 404: return "NOT_FOUND"
+        case 409: return "ABORTED"
+        case 413: return "INVALID_ARGUMENT"
+        case 429: return "RESOURCE_EXHAUSTED"
+        case 499: return "CANCELLED"
+        case 501: return "UNIMPLEMENTED"
+        case 502, 503: return "UNAVAILABLE"
+        case 504: return "DEADLINE_EXCEEDED"
+        default: return status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION"
+        }
+    }
+
+    /// Google's error shape: `{"error": {"code", "message", "status"}}`.
+    public func errorBody(_ error: ExchangeError) -> [UInt8] {
+        let status = error.type == error.type.uppercased() ? error.type : Self.statusName(error.status)
+        let message = error.type == status ? error.message : "\(error.type): \(error.message)"
+        return JSONValue.object([
+            "error": ["code": .integer(error.status), "message": .string(message), "status": .string(status)],
+        ]).compactBytes()
+    }
+}
