@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "APIRecorder", targets: ["APIRecorder"]),
         .library(name: "PythonJSON", targets: ["PythonJSON"]),
         .library(name: "APIRecorderProxy", targets: ["APIRecorderProxy"]),
+        .library(name: "APIRecorderTesting", targets: ["APIRecorderTesting"]),
         .executable(name: "api-recorder", targets: ["APIRecorderCLI"]),
     ],
     dependencies: [
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.20.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.8.0"),
     ],
     targets: [
         // JSON with Python's data model and Python-exact writers: the byte-level base of the format.
@@ -39,6 +41,17 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // In-process recording for Swift tests: the `.recording` trait, URLSession, AsyncHTTPClient
+        // and OpenAPI hooks, and the tool API, over the same recorder and adapters as the proxy.
+        .target(
+            name: "APIRecorderTesting",
+            dependencies: [
+                "APIRecorder",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -66,6 +79,17 @@ let package = Package(
         ),
         .testTarget(name: "APIRecorderTests", dependencies: ["APIRecorder", "TestSupport"]),
         .testTarget(name: "APIRecorderCLITests", dependencies: ["APIRecorderCLI", "APIRecorder", "TestSupport"]),
+        .testTarget(
+            name: "APIRecorderTestingTests",
+            dependencies: [
+                "APIRecorderTesting",
+                "APIRecorderProxy",
+                "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            ]
+        ),
         .testTarget(
             name: "APIRecorderProxyTests",
             dependencies: [

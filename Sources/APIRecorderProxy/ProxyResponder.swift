@@ -16,11 +16,6 @@ struct ProxyResponder: HTTPResponder {
     let httpClient: HTTPClient
     let testIdentity: TestIdentity
     let logger: Logger
-    private static let openAI = OpenAIAdapter()
-    private static let plainHTTP = PlainHTTPAdapter()
-    private static let ollama = OllamaAdapter()
-    private static let mcp = MCPAdapter()
-    private static let gemini = GeminiAdapter()
     /// Request headers that carry an API key by themselves (Gemini, Anthropic, Azure OpenAI).
     private static let keyHeaders = ["x-goog-api-key", "x-api-key", "api-key"]
     /// Upstream response headers passed to the client besides the content type.
@@ -29,15 +24,12 @@ struct ProxyResponder: HTTPResponder {
     /// The adapter for a request on `route` (the route's, or by path for `auto`).
     private func adapter(for route: ProxyRoute, path: String) -> any ProviderAdapter {
         switch route.adapter {
-        case .openai: return Self.openAI
-        case .http: return Self.plainHTTP
-        case .ollama: return Self.ollama
-        case .mcp: return Self.mcp
-        case .gemini: return Self.gemini
-        case .auto:
-            if path.hasPrefix("/api/") { return Self.ollama }
-            if GeminiAdapter.handles(path: path) { return Self.gemini }
-            return path.hasSuffix("/messages") || path.contains("/interactions") ? Self.plainHTTP : Self.openAI
+        case .openai: return AdapterSelection.openAI
+        case .http: return AdapterSelection.plainHTTP
+        case .ollama: return AdapterSelection.ollama
+        case .mcp: return AdapterSelection.mcp
+        case .gemini: return AdapterSelection.gemini
+        case .auto: return AdapterSelection.automatic(forPath: path)
         }
     }
 
@@ -297,7 +289,7 @@ struct ProxyResponder: HTTPResponder {
     // MARK: Errors and control
 
     /// An error in the provider's own shape (OpenAI's when no route was chosen).
-    private func errorResponse(_ error: ExchangeError, adapter: any ProviderAdapter = ProxyResponder.openAI) -> Response {
+    private func errorResponse(_ error: ExchangeError, adapter: any ProviderAdapter = AdapterSelection.openAI) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(

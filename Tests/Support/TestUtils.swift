@@ -33,6 +33,11 @@ public final class TemporaryDirectory: @unchecked Sendable {
 
     /// Every file under the folder, relative paths, sorted.
     public func files() -> [String] {
+        Self.files(in: path)
+    }
+
+    /// Every file under `path`, relative paths, sorted (none when it does not exist).
+    public static func files(in path: String) -> [String] {
         let enumerator = FileManager.default.enumerator(atPath: path)
         var result: [String] = []
         while let next = enumerator?.nextObject() as? String {

@@ -107,8 +107,9 @@ public struct GeminiAdapter: ProviderAdapter {
         }
         return Recording.inference(
             testID: exchange.request.testID, method: "POST", url: exchange.recorderRequest.url, body: exchange.body,
-            endpoint: exchange.endpoint, model: exchange.recorderRequest.model ?? "", outcome: outcome,
-            extraResponseKeys: extraResponseKeys)
+            endpoint: exchange.endpoint, model: exchange.recorderRequest.model ?? "",
+            providerMetadata: ["provider": .string(exchange.recorderRequest.url.hasPrefix("vertexai:") ? "vertexai" : "gemini")],
+            outcome: outcome, extraResponseKeys: extraResponseKeys)
     }
 
     // MARK: Live responses

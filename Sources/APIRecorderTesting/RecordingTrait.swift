@@ -1,0 +1,68 @@
+public import APIRecorder
+import Foundation
+public import Testing
+
+/// `@Test(.recording)` or `@Suite(.recording)`: each test runs inside its own ``RecordingScope``.
+///
+/// The test id is the test's file, relative to the package, and its name:
+/// `Tests/<Target>/<File>.swift::<Suite>/<test>()`. The reference's layout files that under
+/// `Tests/<Target>/recordings/`, beside the test file, with the package as the recordings root.
+/// The mode comes from the environment as for `api-recorder serve` (replay when unset). A replay
+/// miss fails the test with a message that names the hash and how to record it.
+public struct RecordingTrait: TestTrait, SuiteTrait, TestScoping {
+    /// The mode; `nil` reads the environment.
+    public var mode: RecordingMode?
+    /// The recordings root; `nil` is the package the test file belongs to.
+    public var root: String?
+
+    public var isRecursive: Bool { true }
+
+    public func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? {
+        // One scope per test case of a test function, none around a whole suite.
+        test.isSuite ? nil : self
+    }
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        let place = Self.testPlace(of: test)
+        var scope = try RecordingScope(root: root ?? place.root, mode: mode, testID: place.testID)
+        scope.onMiss = { error in
+            Issue.record(Comment(rawValue: error.message), sourceLocation: test.sourceLocation)
+        }
+        // Registered for the test's length, so a globally installed URLProtocol finds it too.
+        _ = scope.register()
+        defer { RecordingScope.unregisterAll(of: scope.recorder) }
+        try await scope.withValue(function)
+    }
+
+    /// The test id and the package root of `test`.
+    static func testPlace(of test: Test) -> (testID: String, root: String) {
+        let filePath = test.sourceLocation.filePath
+        // The last `/Tests/` of the path starts the package-relative part.
+        let (root, relative): (String, String)
+        if let range = filePath.range(of: "/Tests/", options: .backwards) {
+            root = String(filePath[..<range.lowerBound])
+            relative = String(filePath[filePath.index(after: range.lowerBound)...])
+        } else {
+            root = FileManager.default.currentDirectoryPath
+            relative = test.sourceLocation.fileID
+        }
+        let suites = test.id.nameComponents.dropLast()
+        let name = (suites + [test.name]).joined(separator: "/")
+        return ("\(relative)::\(name)", root)
+    }
+}
+
+extension Trait where Self == RecordingTrait {
+    /// Records and replays the test's API calls, in the mode the environment names (replay when unset).
+    public static var recording: Self { RecordingTrait() }
+
+    /// Records and replays the test's API calls.
+    /// - Parameters:
+    ///   - mode: the mode, instead of the environment's.
+    ///   - root: the recordings root, instead of the test file's package.
+    public static func recording(mode: RecordingMode? = nil, root: String? = nil) -> Self {
+        RecordingTrait(mode: mode, root: root)
+    }
+}

@@ -1,0 +1,91 @@
+import APIRecorder
+import APIRecorderTesting
+import Foundation
+import TestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Roots that live for the whole test run (trait arguments are evaluated once).
+enum Roots {
+    static let empty = NSTemporaryDirectory() + "api-recorder-trait-empty-\(UUID().uuidString)"
+    static let tools = NSTemporaryDirectory() + "api-recorder-trait-tools-\(UUID().uuidString)"
+    static let global = NSTemporaryDirectory() + "api-recorder-trait-global-\(UUID().uuidString)"
+}
+
+@Suite("The .recording trait")
+struct TraitTests {
+    @Test(.recording)
+    func namesTheTestAfterItsFileSoRecordingsLiveBesideIt() throws {
+        let scope = try #require(RecordingScope.current)
+        #expect(scope.testID == "Tests/APIRecorderTestingTests/TraitTests.swift::TraitTests/namesTheTestAfterItsFileSoRecordingsLiveBesideIt()")
+        #expect(try RecordingLayout.relativeDirectory(forTestID: scope.testID) == "Tests/APIRecorderTestingTests/recordings")
+        // The root is the package the test file belongs to; the mode defaults to replay.
+        #expect(FileManager.default.fileExists(atPath: scope.recorder.store.root + "/Package.swift"))
+        if ProcessInfo.processInfo.environment.keys.allSatisfy({ !RecordingMode.environmentVariables.contains($0) }) {
+            #expect(scope.recorder.mode == .replay)
+        }
+    }
+
+    @Test(.recording(mode: .replay, root: Roots.empty))
+    func aMissFailsTheTestWithTheHashAndHowToRecord() async throws {
+        let scope = try #require(RecordingScope.current)
+        var status = 0
+        var body: [UInt8] = []
+        await withKnownIssue {
+            let response = await scope.perform(
+                method: "POST", url: "http://127.0.0.1:9/v1/chat/completions", headers: [], body: chatBody("nothing recorded"))
+            status = response.status
+            body = (try? await response.collectBody()) ?? []
+        } matching: { issue in
+            let text = issue.comments.map(\.rawValue).joined()
+            return text.contains("No recording for this request (hash ") && text.contains("API_RECORDER_MODE=record-if-missing")
+        }
+        // The code under test sees the provider's own error, not a crash.
+        #expect(status == 404)
+        #expect(try JSONValue(parsing: body)["error"]?["type"] == "recording_not_found")
+    }
+
+    @Test(.recording(mode: .record, root: Roots.tools))
+    func toolsAreRecordedUnderTheTestsScope() async throws {
+        struct Query: Codable { var query: String }
+        struct Hits: Codable, Equatable { var urls: [String] }
+        let live = try await recordedTool(provider: "tavily", name: "web_search", arguments: Query(query: "Paris")) {
+            Hits(urls: ["https://example.org/paris"])
+        }
+        let scope = try #require(RecordingScope.current)
+        let files = TemporaryDirectory.files(in: Roots.tools)
+        #expect(files.count == 1 && files[0].hasPrefix("Tests/APIRecorderTestingTests/recordings/"))
+        #expect(try Recording(contentsOfFile: Roots.tools + "/" + files[0]).testID == scope.testID)
+
+        // Replayed in a later run: the tool is not called.
+        let replay = try RecordingScope(root: Roots.tools, mode: .replay, testID: scope.testID)
+        let replayed = try await replay.withValue {
+            try await recordedTool(provider: "tavily", name: "web_search", arguments: Query(query: "Paris")) { () -> Hits in
+                Issue.record("the tool ran in replay mode")
+                return Hits(urls: [])
+            }
+        }
+        #expect(replayed == live)
+    }
+
+    @Test func toolsOutsideAScopeSayHowToGetOne() async {
+        await #expect(throws: RecordingScopeError.self) {
+            try await recordedTool(provider: "p", name: "n", arguments: ["a": 1]) { 1 }
+        }
+    }
+
+    @Suite(.recording(mode: .replay, root: Roots.empty))
+    struct AsASuiteTrait {
+        @Test func everyTestGetsItsOwnID() throws {
+            #expect(RecordingScope.current?.testID == "Tests/APIRecorderTestingTests/TraitTests.swift::TraitTests/AsASuiteTrait/everyTestGetsItsOwnID()")
+        }
+
+        @Test func andTheSuitesSettings() throws {
+            #expect(RecordingScope.current?.recorder.mode == .replay)
+            #expect(RecordingScope.current?.recorder.store.root == Roots.empty)
+        }
+    }
+}
