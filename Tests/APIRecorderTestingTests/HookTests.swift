@@ -108,7 +108,7 @@ struct HookTests {
         let upstream = Upstream(holdingStreams: true)
         let firstBeforeRelease = Atomic<Bool>(false)
         let chunksSeen = Atomic<Int>(0)
-        let timedOut = Atomic<Bool>(false)
+        let timedOut = Flag()
         try await withRunning(upstream.application) { port in
             let scope = try RecordingScope(root: directory.path, mode: .record, testID: "Tests/T/S.swift::S/\(hook)()")
             let gate = upstream.streamGate!
@@ -116,7 +116,7 @@ struct HookTests {
             // fails the expectation below instead of hanging.
             let fallback = Task {
                 guard (try? await Task.sleep(for: .seconds(10))) != nil else { return }
-                timedOut.store(true, ordering: .relaxed)
+                timedOut.set()
                 gate.open()
             }
             let reply = try await Self.send(
@@ -124,7 +124,7 @@ struct HookTests {
             ) { _ in
                 if chunksSeen.add(1, ordering: .relaxed).newValue == 1 {
                     // Unless the fallback fired, the upstream is still holding the rest of its stream.
-                    firstBeforeRelease.store(!timedOut.load(ordering: .relaxed), ordering: .relaxed)
+                    firstBeforeRelease.store(!timedOut.isSet, ordering: .relaxed)
                     gate.open()
                 }
             }
