@@ -8,9 +8,10 @@ public struct ProxyRoute: Sendable, Equatable {
     public var upstream: String
     /// The base URL recordings name (and so hash); by default the upstream.
     public var recordedBase: String
-    /// An environment variable holding the key sent upstream, in the key header the client used
-    /// (`x-goog-api-key`, `x-api-key`, `api-key`) or else as `Authorization: Bearer ...`, and in
-    /// place of a `key=` query parameter; without one, the client's own credentials are forwarded.
+    /// An environment variable holding the key sent upstream in place of the client's: in each key
+    /// header the client sent (`Authorization` as Bearer, `x-goog-api-key`, `x-api-key`,
+    /// `api-key`; Bearer when it sent none) and in a `key=` query parameter. Without one, the
+    /// client's own credentials are forwarded.
     public var keyEnvironmentVariable: String?
     /// Which API rules apply to the route's requests.
     public var adapter: AdapterKind

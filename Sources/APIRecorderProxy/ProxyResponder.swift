@@ -175,46 +175,16 @@ struct ProxyResponder: HTTPResponder {
 
         let transcoder = adapter.transcoder(for: exchange, status: status, contentType: contentType)
         let recorder = self.recorder
-        let logger = self.logger
         return Response(
             status: .init(code: status), headers: headers,
-            body: ResponseBody { [transcoder] writer in
-                var transcoder = transcoder
-                var clientError: (any Error)?
-                var iterator = upstreamBody.makeAsyncIterator()
-                while true {
-                    let next: ByteBuffer?
-                    do {
-                        next = try await iterator.next()
-                    } catch {
-                        // The upstream failed midway: record what came, then fail the client the same way.
-                        if let outcome = transcoder.fail("\(error)") {
-                            save(outcome, transcoder: transcoder, exchange: exchange, adapter: adapter, recorder: recorder, logger: logger)
-                        }
-                        await flight?.end()
-                        throw error
-                    }
-                    guard var buffer = next else { break }
-                    // Tee: every complete event goes to the client as soon as it arrives.
-                    let out = transcoder.consume(buffer.readBytes(length: buffer.readableBytes) ?? [])
-                    if !out.isEmpty, clientError == nil {
-                        do {
-                            try await writer.write(ByteBuffer(bytes: out))
-                        } catch {
-                            // The client left; finish reading so the recording is complete.
-                            clientError = error
-                        }
-                    }
+            body: ResponseBody { writer in
+                // Tee: every complete event goes to the client as soon as it arrives.
+                try await LiveTee.run(
+                    upstreamBody, bytes: { Array(buffer: $0) }, transcoder: transcoder, exchange: exchange, adapter: adapter,
+                    recorder: recorder, flight: flight
+                ) { bytes in
+                    try await writer.write(ByteBuffer(bytes: bytes))
                 }
-                // Saved before the last bytes (a whole body, a stream's [DONE]) go out, so a client
-                // that has its answer finds the file.
-                let (tail, outcome) = transcoder.finish()
-                if let outcome {
-                    save(outcome, transcoder: transcoder, exchange: exchange, adapter: adapter, recorder: recorder, logger: logger)
-                }
-                await flight?.end()
-                if let clientError { throw clientError }
-                if !tail.isEmpty { try await writer.write(ByteBuffer(bytes: tail)) }
                 try await writer.finish(nil)
             })
     }
@@ -259,10 +229,11 @@ struct ProxyResponder: HTTPResponder {
             headers.add(name: name, value: value)
         }
         if let variable = route.keyEnvironmentVariable, let key = configuration.environment[variable] {
-            // The key goes where the client put its own: APIs that take a key header ignore Bearer.
-            if let keyHeader = Self.keyHeaders.first(where: { headers.contains(name: $0) }) {
-                headers.replaceOrAdd(name: keyHeader, value: key)
-            } else {
+            // The key goes wherever the client put its own (APIs that take a key header ignore
+            // Bearer), and as Bearer when the client sent none.
+            let keyHeaders = Self.keyHeaders.filter { headers.contains(name: $0) }
+            for name in keyHeaders { headers.replaceOrAdd(name: name, value: key) }
+            if keyHeaders.isEmpty || headers.contains(name: "authorization") {
                 headers.replaceOrAdd(name: "Authorization", value: "Bearer \(key)")
             }
         }
@@ -337,20 +308,6 @@ struct ProxyResponder: HTTPResponder {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.compactBytes())))
-    }
-}
-
-/// Saves a forwarded exchange's recording, logging (not failing the client) when the store fails.
-private func save(
-    _ outcome: RecordedOutcome, transcoder: any LiveTranscoder, exchange: PreparedExchange, adapter: any ProviderAdapter,
-    recorder: Recorder, logger: Logger
-) {
-    let recording = adapter.recording(for: exchange, outcome: outcome, extraResponseKeys: transcoder.extraResponseKeys)
-    do {
-        let path = try recorder.record(recording, for: exchange.recorderRequest)
-        logger.info("recorded \(path)")
-    } catch {
-        logger.error("could not save the recording of \(exchange.request.method) \(exchange.request.path): \(error)")
     }
 }
 

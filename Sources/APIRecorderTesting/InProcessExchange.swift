@@ -140,45 +140,24 @@ struct InProcessExchange: Sendable {
                     await flight?.end()
                     return
                 }
-                var transcoder = transcoder
                 do {
-                    for try await buffer in upstreamBody {
-                        // Tee: every complete event goes to the caller as soon as it arrives.
-                        let out = transcoder.consume(Array(buffer: buffer))
-                        if !out.isEmpty { continuation.yield(out) }
+                    // Tee: every complete event goes to the caller as soon as it arrives.
+                    try await LiveTee.run(
+                        upstreamBody, bytes: { Array(buffer: $0) }, transcoder: transcoder, exchange: exchange,
+                        adapter: adapter, recorder: recorder, flight: flight
+                    ) { bytes in
+                        continuation.yield(bytes)
                     }
+                    continuation.finish()
                 } catch {
-                    // The upstream failed midway: record what came, then fail the caller the same way.
-                    if let outcome = transcoder.fail("\(error)") {
-                        Self.save(outcome, transcoder: transcoder, exchange: exchange, adapter: adapter, recorder: recorder)
-                    }
-                    await flight?.end()
                     continuation.finish(throwing: error)
-                    return
                 }
-                // Saved before the last bytes go out, so a caller that has its answer finds the file.
-                let (tail, outcome) = transcoder.finish()
-                if let outcome {
-                    Self.save(outcome, transcoder: transcoder, exchange: exchange, adapter: adapter, recorder: recorder)
-                }
-                await flight?.end()
-                if !tail.isEmpty { continuation.yield(tail) }
-                continuation.finish()
             }
             continuation.onTermination = { reason in
                 if case .cancelled = reason { pump.cancel() }
             }
         }
         return RecordedHTTPResponse(status: status, headers: headers, body: body)
-    }
-
-    private static func save(
-        _ outcome: RecordedOutcome, transcoder: any LiveTranscoder, exchange: PreparedExchange, adapter: any ProviderAdapter,
-        recorder: Recorder
-    ) {
-        let recording = adapter.recording(for: exchange, outcome: outcome, extraResponseKeys: transcoder.extraResponseKeys)
-        // A store failure is logged by the recorder's store; the caller still gets its answer.
-        _ = try? recorder.record(recording, for: exchange.recorderRequest)
     }
 }
 

@@ -2,6 +2,7 @@ import APIRecorder
 import APIRecorderProxy
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -58,12 +59,18 @@ final class TestUpstream: Sendable {
     let calls = Atomic<Int>(0)
     let streamGate = AsyncGate()
     let lastAuthorization = Mutex<String?>(nil)
+    let lastKeyHeaders = Mutex<[String]>([])
+    let lastQuery = Mutex<String?>(nil)
 
     func application(onListening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let router = Router()
         router.post("/v1/chat/completions") { request, _ -> Response in
             self.calls.add(1, ordering: .relaxed)
             self.lastAuthorization.withLock { $0 = request.headers[.authorization] }
+            self.lastKeyHeaders.withLock { keys in
+                keys = ["x-goog-api-key", "x-api-key", "api-key"].compactMap { HTTPField.Name($0).flatMap { request.headers[$0] } }
+            }
+            self.lastQuery.withLock { $0 = request.uri.query }
             let body = try JSONValue(parsing: Array(buffer: try await request.body.collect(upTo: 1 << 20)))
             let prompt = body["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
             if prompt == "slow" { try await Task.sleep(for: .seconds(30)) }

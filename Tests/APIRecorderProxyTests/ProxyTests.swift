@@ -407,7 +407,10 @@ struct ProxyTests {
                     ])
             }
         }
+        // The real key replaced the client's everywhere the client put one.
         #expect(upstream.lastAuthorization.withLock { $0 } == "Bearer real-key")
+        #expect(upstream.lastKeyHeaders.withLock { $0 } == ["real-key", "real-key", "real-key"])
+        #expect(upstream.lastQuery.withLock { $0 } == "key=real-key")
         for file in recordings(directory) {
             #expect(!String(decoding: try readBytes("\(directory.path)/\(file)"), as: UTF8.self).contains(secret))
         }

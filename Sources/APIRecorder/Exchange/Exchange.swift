@@ -235,3 +235,54 @@ extension ProviderAdapter {
         ReplayPlan(status: 204, contentType: "application/json", body: .whole([]))
     }
 }
+
+/// The record-mode tee, written once for every front end: a live upstream body goes through the
+/// adapter's ``LiveTranscoder``, what the client should get is emitted as soon as it is ready,
+/// and the recording is saved when the upstream ends (before the last bytes go out, so a client
+/// that has its answer finds the file) or fails midway (what came, and the failure).
+public enum LiveTee {
+    /// Runs the tee to the end of the upstream body.
+    /// - Parameters:
+    ///   - upstream: the upstream's body; `bytes` turns its elements into bytes.
+    ///   - flight: ended once the recording is saved (or the exchange failed).
+    ///   - emit: sends bytes to the client. When it throws (the client left), the upstream is
+    ///     still read to its end so that the recording is complete; the error is rethrown then.
+    /// - Throws: the upstream's error, after recording the failure; or the client's.
+    public static func run<Body: AsyncSequence>(
+        _ upstream: Body, bytes: (Body.Element) -> [UInt8], transcoder: any LiveTranscoder, exchange: PreparedExchange,
+        adapter: any ProviderAdapter, recorder: Recorder, flight: FlightLease?,
+        emit: ([UInt8]) async throws -> Void
+    ) async throws {
+        var transcoder = transcoder
+        var clientError: (any Error)?
+        do {
+            for try await element in upstream {
+                let out = transcoder.consume(bytes(element))
+                guard !out.isEmpty, clientError == nil else { continue }
+                do {
+                    try await emit(out)
+                } catch {
+                    clientError = error
+                }
+            }
+        } catch {
+            if let outcome = transcoder.fail("\(error)") { save(outcome, transcoder: transcoder, exchange, adapter, recorder) }
+            await flight?.end()
+            throw error
+        }
+        let (tail, outcome) = transcoder.finish()
+        if let outcome { save(outcome, transcoder: transcoder, exchange, adapter, recorder) }
+        await flight?.end()
+        if let clientError { throw clientError }
+        if !tail.isEmpty { try await emit(tail) }
+    }
+
+    /// Saves a recording; a store failure is logged by the recorder and does not fail the client.
+    private static func save(
+        _ outcome: RecordedOutcome, transcoder: any LiveTranscoder, _ exchange: PreparedExchange, _ adapter: any ProviderAdapter,
+        _ recorder: Recorder
+    ) {
+        let recording = adapter.recording(for: exchange, outcome: outcome, extraResponseKeys: transcoder.extraResponseKeys)
+        _ = try? recorder.record(recording, for: exchange.recorderRequest)
+    }
+}

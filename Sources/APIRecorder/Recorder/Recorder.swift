@@ -116,6 +116,7 @@ public final class Recorder: Sendable {
             }
             return path
         } catch {
+            logger.error("could not save a recording", metadata: ["hash": "\(request.identity.hash)", "reason": "\(error)"])
             throw RecorderError(store: error)
         }
     }
