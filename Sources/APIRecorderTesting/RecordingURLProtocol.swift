@@ -60,6 +60,7 @@ public class RecordingURLProtocol: URLProtocol {
         guard let url = request.url else { return fail("The request has no URL.") }
         let headers = (request.allHTTPHeaderFields ?? [:]).map { (name: $0.key, value: $0.value) }
         let body = Self.body(of: request)
+        let incremental = deliversIncrementally
         // URLProtocol and its client are not Sendable, but Foundation allows calling the client
         // from any thread; the task is the only code that uses them while loading.
         let loader = UncheckedSendable((protocol: self, client: self.client))
@@ -73,16 +74,57 @@ public class RecordingURLProtocol: URLProtocol {
             else { return }
             client?.urlProtocol(this, didReceive: head, cacheStoragePolicy: .notAllowed)
             do {
+                var whole = Data()
                 for try await chunk in response.body {
                     if Task.isCancelled { return }
-                    client?.urlProtocol(this, didLoad: Data(chunk))
+                    if incremental {
+                        client?.urlProtocol(this, didLoad: Data(chunk))
+                    } else {
+                        whole.append(contentsOf: chunk)
+                    }
                 }
+                if !incremental, !whole.isEmpty { client?.urlProtocol(this, didLoad: whole) }
                 client?.urlProtocolDidFinishLoading(this)
             } catch {
                 client?.urlProtocol(this, didFailWithError: URLError(.networkConnectionLost))
             }
         }
         loading.set(task)
+    }
+
+    /// Whether body chunks may go to the client one by one. FoundationNetworking keeps only the
+    /// last chunk a protocol delivers for tasks with completion handlers (`data(for:)` among
+    /// them), so those get the body in one piece; tasks whose session calls a delegate get it as
+    /// it arrives. The task's kind is read from FoundationNetworking's task registry by
+    /// reflection; when that fails, chunks go one by one, as Apple's Foundation handles.
+    private var deliversIncrementally: Bool {
+        #if canImport(FoundationNetworking)
+        guard let task, let session = Self.member(task, "session").flatMap(Self.unwrapped),
+            let registry = Self.member(session, "taskRegistry"),
+            let behaviours = Self.member(registry, "behaviours") as? [Int: Any],
+            let behaviour = behaviours[task.taskIdentifier]
+        else { return true }
+        let kind = String(describing: behaviour)
+        return !(kind.hasPrefix("dataCompletionHandler") || kind.hasPrefix("downloadCompletionHandler"))
+        #else
+        return true
+        #endif
+    }
+
+    /// A stored property of `value` or of its superclasses, by name.
+    private static func member(_ value: Any, _ name: String) -> Any? {
+        var mirror: Mirror? = Mirror(reflecting: value)
+        while let current = mirror {
+            if let child = current.children.first(where: { $0.label == name }) { return child.value }
+            mirror = current.superclassMirror
+        }
+        return nil
+    }
+
+    private static func unwrapped(_ value: Any) -> Any? {
+        let mirror = Mirror(reflecting: value)
+        guard mirror.displayStyle == .optional else { return value }
+        return mirror.children.first?.value
     }
 
     public override func stopLoading() {

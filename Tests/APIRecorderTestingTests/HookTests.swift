@@ -1,5 +1,5 @@
 import APIRecorder
-import APIRecorderTesting
+@testable import APIRecorderTesting
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
@@ -18,8 +18,14 @@ import FoundationNetworking
 @Suite("In-process hooks")
 struct HookTests {
     enum Hook: String, CaseIterable, CustomTestStringConvertible {
-        case urlSession, asyncHTTPClient, openAPI
+        /// `URLSession.chunks(for:)`: a data delegate, chunk by chunk.
+        case urlSession
+        /// `URLSession.data(for:)`: the whole body at once.
+        case urlSessionData
+        case asyncHTTPClient, openAPI
         var testDescription: String { rawValue }
+        /// The hooks that hand out a body as it arrives.
+        static let streaming: [Hook] = [.urlSession, .asyncHTTPClient, .openAPI]
     }
 
     /// Sends a POST through `hook` in `scope`; calls `onChunk` with each body chunk as it arrives.
@@ -40,6 +46,13 @@ struct HookTests {
                 received += chunk
             }
             return ((response as! HTTPURLResponse).statusCode, received)
+        case .urlSessionData:
+            var request = URLRequest(url: URL(string: url)!)
+            request.httpMethod = "POST"
+            request.httpBody = Data(body)
+            let (data, response) = try await scope.urlSession().data(for: request)
+            await onChunk([UInt8](data))
+            return ((response as! HTTPURLResponse).statusCode, [UInt8](data))
         case .asyncHTTPClient:
             var request = HTTPClientRequest(url: url)
             request.method = .POST
@@ -85,7 +98,7 @@ struct HookTests {
         #expect(upstream.calls.load(ordering: .relaxed) == 2)
         #expect(live[0].0 == 200)
         #expect(try JSONValue(parsing: live[0].1)["choices"]?.arrayValue?.first?["message"]?["content"] == "echo: whole")
-        #expect(streamedText(live[1].1) == "Hello streamed")
+        #expect(streamedText(live[1].1) == "Hello streamed", "\(String(decoding: live[1].1, as: UTF8.self))")
 
         let files = directory.files()
         #expect(files.count == 2)
@@ -102,7 +115,7 @@ struct HookTests {
         #expect(scope.recorder.report().hits == 2)
     }
 
-    @Test(arguments: Hook.allCases)
+    @Test(arguments: Hook.streaming)
     func streamsArriveBeforeTheUpstreamHasSentTheLastChunk(_ hook: Hook) async throws {
         let directory = try TemporaryDirectory()
         let upstream = Upstream(holdingStreams: true)
@@ -184,6 +197,46 @@ struct HookTests {
         let replayed = try await Self.dataTask(scope: scope, url: url.withLock { $0 })
         #expect(!live.isEmpty && replayed == live)
         #expect(try JSONValue(parsing: [UInt8](replayed))["results"]?.arrayValue?.first?["score"] == 0.91)
+    }
+
+    /// `RecordingURLProtocol` installed globally serves `URLSession.shared`; the request names
+    /// its test by `X-Test-ID`, as with the proxy, so parallel tests don't cross.
+    @Test func aGloballyInstalledProtocolServesTheSharedSession() async throws {
+        let directory = try TemporaryDirectory()
+        let testID = "Tests/AgentTests/GlobalTests.swift::GlobalTests/search()"
+        let upstream = Upstream()
+        RecordingURLProtocol.installGlobally()
+        defer { RecordingURLProtocol.uninstallGlobally() }
+        var live = Data()
+        var port = 0
+        try await withRunning(upstream.application) { upstreamPort in
+            port = upstreamPort
+            // Registered as the trait registers a test's scope for the test's length.
+            let recording = try RecordingScope(root: directory.path, mode: .record, testID: testID)
+            _ = recording.register()
+            defer { RecordingScope.unregisterAll(of: recording.recorder) }
+            live = try await Self.sharedSessionSearch(port: port, testID: testID)
+        }
+        #expect(upstream.calls.load(ordering: .relaxed) == 1)
+        let files = directory.files()
+        #expect(files.count == 1 && files[0].hasPrefix("Tests/AgentTests/recordings/"))
+
+        let replay = try RecordingScope(root: directory.path, mode: .replay, testID: testID)
+        _ = replay.register()
+        defer { RecordingScope.unregisterAll(of: replay.recorder) }
+        let replayed = try await Self.sharedSessionSearch(port: port, testID: testID)
+        #expect(!live.isEmpty && replayed == live)
+        #expect(replay.recorder.report().hits == 1)
+    }
+
+    static func sharedSessionSearch(port: Int, testID: String) async throws -> Data {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/search")!)
+        request.httpMethod = "POST"
+        request.httpBody = Data(#"{"query": "Lyon"}"#.utf8)
+        request.setValue(testID, forHTTPHeaderField: "X-Test-ID")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        return data
     }
 
     static func dataTask(scope: RecordingScope, url: String) async throws -> Data {

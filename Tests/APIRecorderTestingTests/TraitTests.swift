@@ -12,7 +12,6 @@ import FoundationNetworking
 enum Roots {
     static let empty = NSTemporaryDirectory() + "api-recorder-trait-empty-\(UUID().uuidString)"
     static let tools = NSTemporaryDirectory() + "api-recorder-trait-tools-\(UUID().uuidString)"
-    static let global = NSTemporaryDirectory() + "api-recorder-trait-global-\(UUID().uuidString)"
 }
 
 @Suite("The .recording trait")
