@@ -1,6 +1,7 @@
 public import APIRecorder
 public import AsyncHTTPClient
 import Foundation
+public import Logging
 public import NIOCore
 import Synchronization
 import Testing
@@ -38,10 +39,14 @@ public struct RecordingScope: Sendable {
     /// A scope over a new recorder of the recordings tree at `root`.
     /// - Parameter mode: the mode; by default read from the environment as `api-recorder serve`
     ///   does (`API_RECORDER_MODE`, `OGX_TEST_INFERENCE_MODE`, ...), replay when unset.
+    /// - Parameter logger: where look-ups, misses and writes are logged (debug, warning, info).
     /// - Throws: ``RecordingModeError`` when the environment names no mode.
-    public init(root: String, mode: RecordingMode? = nil, testID: String?, httpClient: HTTPClient = .shared) throws {
+    public init(
+        root: String, mode: RecordingMode? = nil, testID: String?, httpClient: HTTPClient = .shared, logger: Logger? = nil
+    ) throws {
         let mode = try mode ?? RecordingMode.fromEnvironment(ProcessInfo.processInfo.environment)
-        self.init(recorder: Recorder(store: RecordingStore(root: root), mode: mode), testID: testID, httpClient: httpClient)
+        let recorder = Recorder(store: RecordingStore(root: root, logger: logger), mode: mode, logger: logger)
+        self.init(recorder: recorder, testID: testID, httpClient: httpClient)
     }
 
     /// Runs `body` with this scope as ``current``.
@@ -91,39 +96,53 @@ public struct RecordingScope: Sendable {
         }
     }
 
-    // MARK: Tokens for URLSession
+    // MARK: Registration, for URLSession
 
-    /// Scopes by token, for requests that reach ``RecordingURLProtocol`` outside the test's task.
-    private static let registry = Mutex<[String: RecordingScope]>([:])
+    /// What ``RecordingURLProtocol`` can find outside the test's task: the scopes of sessions, by
+    /// token, and the running scopes (``begin()``), by test id.
+    private struct Registration {
+        var scope: RecordingScope
+        /// Begun: a running test's scope, which a globally installed protocol may serve.
+        var running: Bool
+    }
 
-    /// Registers this scope and returns the token that names it in ``scopeHeader``.
-    func register() -> String {
+    private static let registry = Mutex<[String: Registration]>([:])
+
+    /// Makes this scope visible to a globally installed ``RecordingURLProtocol`` until ``end()``.
+    /// The `.recording` trait does this for each test.
+    public func begin() {
+        _ = register(running: true)
+    }
+
+    /// Forgets this scope (and the sessions made from it): their requests fail from now on.
+    /// The `.recording` trait does this when its test ends.
+    public func end() {
+        Self.registry.withLock { registered in
+            registered = registered.filter { $0.value.scope.recorder !== recorder }
+        }
+    }
+
+    /// Registers this scope and returns the token that names it.
+    func register(running: Bool = false) -> String {
         let token = UUID().uuidString
-        Self.registry.withLock { $0[token] = self }
+        Self.registry.withLock { $0[token] = Registration(scope: self, running: running) }
         return token
     }
 
     static func registered(_ token: String) -> RecordingScope? {
-        registry.withLock { $0[token] }
+        registry.withLock { $0[token]?.scope }
     }
 
-    /// A running scope with this test id.
-    static func registered(testID: String) -> RecordingScope? {
-        registry.withLock { $0.values.first { $0.testID == testID } }
+    /// The running scope of the test with this id.
+    static func running(testID: String) -> RecordingScope? {
+        registry.withLock { $0.values.first { $0.running && $0.scope.testID == testID }?.scope }
     }
 
-    /// Forgets every token of the scopes over `recorder` (a test's scope has ended).
-    static func unregisterAll(of recorder: Recorder) {
+    /// The running scope when exactly one runs, and how many run.
+    static func soleRunning() -> (scope: RecordingScope?, count: Int) {
         registry.withLock { registered in
-            registered = registered.filter { $0.value.recorder !== recorder }
-        }
-    }
-
-    /// The only scope registered, for globally installed hooks that see no token.
-    static func soleRegistered() -> (scope: RecordingScope?, count: Int) {
-        registry.withLock { registered in
-            let scopes = Set(registered.values.map { ObjectIdentifier($0.recorder) })
-            return (scopes.count == 1 ? registered.values.first : nil, scopes.count)
+            let running = registered.values.filter(\.running)
+            return (running.count == 1 ? running[0].scope : nil, running.count)
         }
     }
 }

@@ -30,9 +30,9 @@ public struct RecordingTrait: TestTrait, SuiteTrait, TestScoping {
         scope.onMiss = { error in
             Issue.record(Comment(rawValue: error.message), sourceLocation: test.sourceLocation)
         }
-        // Registered for the test's length, so a globally installed URLProtocol finds it too.
-        _ = scope.register()
-        defer { RecordingScope.unregisterAll(of: scope.recorder) }
+        // Visible for the test's length to a globally installed URLProtocol too.
+        scope.begin()
+        defer { scope.end() }
         try await scope.withValue(function)
     }
 

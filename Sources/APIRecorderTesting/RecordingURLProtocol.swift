@@ -33,7 +33,7 @@ public class RecordingURLProtocol: URLProtocol {
     public override class func canInit(with request: URLRequest) -> Bool {
         guard let scheme = request.url?.scheme?.lowercased(), scheme == "http" || scheme == "https" else { return false }
         if scopeToken != nil || request.value(forHTTPHeaderField: RecordingScope.scopeHeader) != nil { return true }
-        return RecordingScope.soleRegistered().count > 0
+        return RecordingScope.soleRunning().count > 0
     }
 
     public override class func canonicalRequest(for request: URLRequest) -> URLRequest { request }
@@ -43,13 +43,13 @@ public class RecordingURLProtocol: URLProtocol {
         let scope: RecordingScope
         if let token = Self.scopeToken ?? request.value(forHTTPHeaderField: RecordingScope.scopeHeader) {
             guard let registered = RecordingScope.registered(token) else {
-                return fail("The recording scope of this URLSession has ended; create the session inside the test.")
+                return fail("The recording scope of this URLSession has ended (RecordingScope.end()); create the session inside the test.")
             }
             scope = registered
-        } else if let testID = request.value(forHTTPHeaderField: "X-Test-ID"), let named = RecordingScope.registered(testID: testID) {
+        } else if let testID = request.value(forHTTPHeaderField: "X-Test-ID"), let named = RecordingScope.running(testID: testID) {
             scope = named
         } else {
-            let (sole, count) = RecordingScope.soleRegistered()
+            let (sole, count) = RecordingScope.soleRunning()
             guard let sole else {
                 return fail(
                     "\(count) recording scopes are running at once, so a globally installed RecordingURLProtocol cannot tell which test sent this request; "

@@ -1,5 +1,5 @@
 import APIRecorder
-@testable import APIRecorderTesting
+import APIRecorderTesting
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
@@ -213,8 +213,8 @@ struct HookTests {
             port = upstreamPort
             // Registered as the trait registers a test's scope for the test's length.
             let recording = try RecordingScope(root: directory.path, mode: .record, testID: testID)
-            _ = recording.register()
-            defer { RecordingScope.unregisterAll(of: recording.recorder) }
+            recording.begin()
+            defer { recording.end() }
             live = try await Self.sharedSessionSearch(port: port, testID: testID)
         }
         #expect(upstream.calls.load(ordering: .relaxed) == 1)
@@ -222,8 +222,8 @@ struct HookTests {
         #expect(files.count == 1 && files[0].hasPrefix("Tests/AgentTests/recordings/"))
 
         let replay = try RecordingScope(root: directory.path, mode: .replay, testID: testID)
-        _ = replay.register()
-        defer { RecordingScope.unregisterAll(of: replay.recorder) }
+        replay.begin()
+        defer { replay.end() }
         let replayed = try await Self.sharedSessionSearch(port: port, testID: testID)
         #expect(!live.isEmpty && replayed == live)
         #expect(replay.recorder.report().hits == 1)
