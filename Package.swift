@@ -69,6 +69,12 @@ let package = Package(
         ),
         // Helpers shared by the test targets: where ../shared is, how to run the built binary.
         .target(name: "TestSupport", path: "Tests/Support"),
+        // Helpers for tests that run servers in process (the proxy, test upstreams).
+        .target(
+            name: "ServerTestSupport",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "Tests/ServerSupport"
+        ),
         .testTarget(
             name: "PythonJSONTests",
             dependencies: [
@@ -83,6 +89,7 @@ let package = Package(
             name: "APIRecorderTestingTests",
             dependencies: [
                 "APIRecorderTesting",
+                "ServerTestSupport",
                 "APIRecorderProxy",
                 "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -94,6 +101,7 @@ let package = Package(
             name: "APIRecorderProxyTests",
             dependencies: [
                 "APIRecorderProxy",
+                "ServerTestSupport",
                 "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -73,12 +73,9 @@ public struct RecordingScope: Sendable {
         provider: String, name: String, arguments: JSONValue, typeName: String? = nil,
         _ call: () async throws -> JSONValue
     ) async throws -> JSONValue {
-        do {
-            return try await recorder.invokeTool(
+        try await reportingMisses {
+            try await recorder.invokeTool(
                 provider: provider, name: name, arguments: arguments, testID: testID, typeName: typeName, call)
-        } catch let error as RecorderError {
-            if error.code == .recordingNotFound { reportMiss(error) }
-            throw error
         }
     }
 
@@ -87,9 +84,16 @@ public struct RecordingScope: Sendable {
         provider: String, name: String, arguments: Arguments, typeName: String? = nil,
         _ call: () async throws -> Output
     ) async throws -> Output {
-        do {
-            return try await recorder.invokeTool(
+        try await reportingMisses {
+            try await recorder.invokeTool(
                 provider: provider, name: name, arguments: arguments, testID: testID, typeName: typeName, call)
+        }
+    }
+
+    /// Runs `body`, reporting a replay miss it throws to the running test.
+    private func reportingMisses<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
         } catch let error as RecorderError {
             if error.code == .recordingNotFound { reportMiss(error) }
             throw error

@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Synchronization
+import ServerTestSupport
 import TestSupport
 import Testing
 

@@ -3,6 +3,7 @@ import APIRecorderProxy
 import Foundation
 import Hummingbird
 import NIOCore
+import ServerTestSupport
 import TestSupport
 import Testing
 

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import Synchronization
+import ServerTestSupport
 import TestSupport
 import Testing
 

@@ -7,28 +7,8 @@ import Hummingbird
 import Logging
 import NIOCore
 import Synchronization
+import ServerTestSupport
 import TestSupport
-
-/// Runs `body` with a started application, then stops it.
-func withRunning(
-    _ makeApp: (@escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol,
-    _ body: (Int) async throws -> Void
-) async throws {
-    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-    let app = makeApp { port in continuation.yield(port) }
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { return }
-        do {
-            try await body(port)
-        } catch {
-            group.cancelAll()
-            throw error
-        }
-        group.cancelAll()
-    }
-}
 
 let testLogger: Logger = {
     var logger = Logger(label: "api-recorder.tests")
@@ -140,33 +120,6 @@ final class TestUpstream: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.compactBytes())))
-    }
-}
-
-/// A one-shot gate: `wait()` suspends until `open()`; open by default unless `close()` was called.
-final class AsyncGate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((true, []))
-
-    func close() { state.withLock { $0.open = false } }
-
-    func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
     }
 }
 

@@ -3,6 +3,7 @@ import APIRecorderProxy
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import ServerTestSupport
 import TestSupport
 import Testing
 

@@ -4,6 +4,7 @@ import APIRecorderTesting
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import ServerTestSupport
 import TestSupport
 import Testing
 

@@ -6,6 +6,7 @@ import HTTPTypes
 import NIOCore
 import OpenAPIRuntime
 import Synchronization
+import ServerTestSupport
 import TestSupport
 import Testing
 

@@ -4,28 +4,8 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServerTestSupport
 import Synchronization
-
-/// Runs `body` with a started application, then stops it.
-func withRunning(
-    _ makeApp: (@escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol,
-    _ body: (Int) async throws -> Void
-) async throws {
-    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-    let app = makeApp { port in continuation.yield(port) }
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { return }
-        do {
-            try await body(port)
-        } catch {
-            group.cancelAll()
-            throw error
-        }
-        group.cancelAll()
-    }
-}
 
 let quietLogger: Logger = {
     var logger = Logger(label: "api-recorder.testing-tests")
@@ -40,40 +20,16 @@ final class Flag: Sendable {
     var isSet: Bool { value.load(ordering: .relaxed) }
 }
 
-/// A one-shot gate: `wait()` suspends until `open()`.
-final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
-    }
-}
-
 /// An OpenAI-like upstream: chat completions (whole or streamed) that echo the last user
 /// message, and a Tavily-like `/search`. A stream holds its last chunks until `streamGate` opens,
 /// so a test can see its first chunk arrive before the upstream has sent the rest.
 final class Upstream: Sendable {
     let calls = Atomic<Int>(0)
-    let streamGate: Gate?
+    let streamGate: AsyncGate?
 
     init(holdingStreams: Bool = false) {
-        streamGate = holdingStreams ? Gate() : nil
+        streamGate = holdingStreams ? AsyncGate() : nil
+        streamGate?.close()
     }
 
     func application(onListening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
