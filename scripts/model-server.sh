@@ -167,7 +167,8 @@ running_pid() {
 # (llama-server's own bind failure is not enough: another server on the port would answer
 # the readiness poll before the failed one has exited.)
 free_port() {
-    python3 -c 'import socket, sys; s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); print(s.getsockname()[1])' "$1" 2>/dev/null
+    # SO_REUSEADDR, as llama-server binds: a port in TIME_WAIT after a stop is free, a listened one is not.
+    python3 -c 'import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); print(s.getsockname()[1])' "$1" 2>/dev/null
 }
 
 log_tail() { [[ -f $STATE/server.log ]] && tail -n 30 "$STATE/server.log" >&2 || true; }

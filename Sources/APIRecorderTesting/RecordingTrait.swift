@@ -1,5 +1,6 @@
 public import APIRecorder
 import Foundation
+import Synchronization
 public import Testing
 
 /// `@Test(.recording)` or `@Suite(.recording)`: each test runs inside its own ``RecordingScope``.
@@ -14,6 +15,14 @@ public struct RecordingTrait: TestTrait, SuiteTrait, TestScoping {
     public var mode: RecordingMode?
     /// The recordings root; `nil` is the package the test file belongs to.
     public var root: String?
+    /// Whether to install ``RecordingURLProtocol`` globally when the test plan is prepared, before
+    /// any test runs (FoundationNetworking consults a globally registered protocol only when it
+    /// was registered before the process made its first URLSession).
+    public var installsURLProtocolGlobally = false
+
+    public func prepare(for test: Test) async throws {
+        if installsURLProtocolGlobally { RecordingURLProtocol.installGlobally() }
+    }
 
     public var isRecursive: Bool { true }
 
@@ -27,12 +36,24 @@ public struct RecordingTrait: TestTrait, SuiteTrait, TestScoping {
     ) async throws {
         let place = Self.testPlace(of: test)
         var scope = try RecordingScope(root: root ?? place.root, mode: mode, testID: place.testID)
+        // A miss in the test's own task fails the test at once. URLSession reports from its own
+        // threads, where no test is current: those misses are kept and reported when the test ends.
+        let lateMisses = Mutex<[RecorderError]>([])
         scope.onMiss = { error in
-            Issue.record(Comment(rawValue: error.message), sourceLocation: test.sourceLocation)
+            if Test.current != nil {
+                Issue.record(Comment(rawValue: error.message), sourceLocation: test.sourceLocation)
+            } else {
+                lateMisses.withLock { $0.append(error) }
+            }
         }
         // Visible for the test's length to a globally installed URLProtocol too.
         scope.begin()
-        defer { scope.end() }
+        defer {
+            scope.end()
+            for error in lateMisses.withLock({ $0 }) {
+                Issue.record(Comment(rawValue: error.message), sourceLocation: test.sourceLocation)
+            }
+        }
         try await scope.withValue(function)
     }
 
@@ -62,7 +83,10 @@ extension Trait where Self == RecordingTrait {
     /// - Parameters:
     ///   - mode: the mode, instead of the environment's.
     ///   - root: the recordings root, instead of the test file's package.
-    public static func recording(mode: RecordingMode? = nil, root: String? = nil) -> Self {
-        RecordingTrait(mode: mode, root: root)
+    ///   - globalURLProtocol: install ``RecordingURLProtocol`` globally, for `URLSession.shared`
+    ///     and other sessions the test does not set up; requests find their test by `X-Test-ID`,
+    ///     or go to the one test scope running.
+    public static func recording(mode: RecordingMode? = nil, root: String? = nil, globalURLProtocol: Bool = false) -> Self {
+        RecordingTrait(mode: mode, root: root, installsURLProtocolGlobally: globalURLProtocol)
     }
 }

@@ -20,8 +20,11 @@ public class RecordingURLProtocol: URLProtocol {
 
     private let loading = LoadingTask()
 
-    /// Registers the protocol for every session that consults the global list
-    /// (`URLSession.shared` among them). Prefer per-session installation for parallel tests.
+    /// Registers the protocol for every session that consults the global list (`URLSession.shared`
+    /// among them). Prefer per-session installation for parallel tests. On Linux,
+    /// FoundationNetworking puts its own HTTP protocol first once the process has made a
+    /// URLSession, so call this before that (`.recording(globalURLProtocol: true)` does, when the
+    /// test plan is prepared).
     public static func installGlobally() {
         _ = URLProtocol.registerClass(RecordingURLProtocol.self)
     }

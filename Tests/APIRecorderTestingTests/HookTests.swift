@@ -200,34 +200,26 @@ struct HookTests {
         #expect(try JSONValue(parsing: [UInt8](replayed))["results"]?.arrayValue?.first?["score"] == 0.91)
     }
 
-    /// `RecordingURLProtocol` installed globally serves `URLSession.shared`; the request names
-    /// its test by `X-Test-ID`, as with the proxy, so parallel tests don't cross.
-    @Test func aGloballyInstalledProtocolServesTheSharedSession() async throws {
-        let directory = try TemporaryDirectory()
-        let testID = "Tests/AgentTests/GlobalTests.swift::GlobalTests/search()"
+    /// `RecordingURLProtocol` installed globally (when the test plan is prepared) serves
+    /// `URLSession.shared`; the request names its test by `X-Test-ID`, as with the proxy, so
+    /// parallel tests don't cross.
+    @Test(.recording(mode: .record, root: Roots.global, globalURLProtocol: true))
+    func aGloballyInstalledProtocolServesTheSharedSession() async throws {
+        let testID = try #require(RecordingScope.current?.testID)
         let upstream = Upstream()
-        RecordingURLProtocol.installGlobally()
-        defer { RecordingURLProtocol.uninstallGlobally() }
         var live = Data()
         var port = 0
         try await withRunning(upstream.application) { upstreamPort in
             port = upstreamPort
-            // Registered as the trait registers a test's scope for the test's length.
-            let recording = try RecordingScope(root: directory.path, mode: .record, testID: testID)
-            recording.begin()
-            defer { recording.end() }
             live = try await Self.sharedSessionSearch(port: port, testID: testID)
         }
         #expect(upstream.calls.load(ordering: .relaxed) == 1)
-        let files = directory.files()
-        #expect(files.count == 1 && files[0].hasPrefix("Tests/AgentTests/recordings/"))
+        let files = TemporaryDirectory.files(in: Roots.global)
+        #expect(files.count == 1 && files.first?.hasPrefix("Tests/APIRecorderTestingTests/recordings/") == true)
 
-        let replay = try RecordingScope(root: directory.path, mode: .replay, testID: testID)
-        replay.begin()
-        defer { replay.end() }
-        let replayed = try await Self.sharedSessionSearch(port: port, testID: testID)
-        #expect(!live.isEmpty && replayed == live)
-        #expect(replay.recorder.report().hits == 1)
+        let recording = try Recording(contentsOfFile: Roots.global + "/" + files[0])
+        #expect(recording.testID == testID)
+        #expect(try JSONValue(parsing: [UInt8](live))["query"] == "Lyon")
     }
 
     static func sharedSessionSearch(port: Int, testID: String) async throws -> Data {

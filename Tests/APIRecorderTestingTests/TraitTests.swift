@@ -12,6 +12,7 @@ import FoundationNetworking
 enum Roots {
     static let empty = NSTemporaryDirectory() + "api-recorder-trait-empty-\(UUID().uuidString)"
     static let tools = NSTemporaryDirectory() + "api-recorder-trait-tools-\(UUID().uuidString)"
+    static let global = NSTemporaryDirectory() + "api-recorder-trait-global-\(UUID().uuidString)"
 }
 
 @Suite("The .recording trait")
@@ -45,6 +46,23 @@ struct TraitTests {
         // The code under test sees the provider's own error, not a crash.
         #expect(status == 404)
         #expect(try JSONValue(parsing: body)["error"]?["type"] == "recording_not_found")
+    }
+
+    /// URLSession runs its protocol outside the test's task, where no test is current: the miss
+    /// still fails the test, when the test's scope ends.
+    @Test func aMissOnURLSessionsThreadsFailsTheTestWhenItEnds() async throws {
+        let test = try #require(Test.current)
+        try await withKnownIssue {
+            try await RecordingTrait.recording(mode: .replay, root: Roots.empty).provideScope(for: test, testCase: nil) {
+                var request = URLRequest(url: URL(string: "http://127.0.0.1:9/v1/chat/completions")!)
+                request.httpMethod = "POST"
+                request.httpBody = Data(chatBody("nothing recorded"))
+                let (_, response) = try await RecordingScope.current!.urlSession().data(for: request)
+                #expect((response as? HTTPURLResponse)?.statusCode == 404)
+            }
+        } matching: { issue in
+            issue.comments.map(\.rawValue).joined().contains("No recording for this request (hash ")
+        }
     }
 
     @Test(.recording(mode: .record, root: Roots.tools))
