@@ -27,8 +27,9 @@ public struct RecordingTrait: TestTrait, SuiteTrait, TestScoping {
     public var isRecursive: Bool { true }
 
     public func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? {
-        // One scope per test case of a test function, none around a whole suite.
-        test.isSuite ? nil : self
+        // One scope per test case (a test function has at least one), none around a whole
+        // suite or around all the cases of a parameterised test.
+        test.isSuite || testCase == nil ? nil : self
     }
 
     public func provideScope(

@@ -100,6 +100,12 @@ struct TraitTests {
             #expect(RecordingScope.current?.testID == "Tests/APIRecorderTestingTests/TraitTests.swift::TraitTests/AsASuiteTrait/everyTestGetsItsOwnID()")
         }
 
+        @Test(arguments: [1, 2])
+        func onceForEachCase(_ value: Int) throws {
+            // One running scope for this case, not a second one around the whole test.
+            #expect(RecordingScope.current?.testID?.hasSuffix("AsASuiteTrait/onceForEachCase(_:)") == true)
+        }
+
         @Test func andTheSuitesSettings() throws {
             #expect(RecordingScope.current?.recorder.mode == .replay)
             #expect(RecordingScope.current?.recorder.store.root == Roots.empty)
