@@ -173,11 +173,7 @@ public struct GeminiAdapter: ProviderAdapter {
         }
 
         mutating func fail(_ reason: String) -> RecordedOutcome? {
-            .exception(
-                RecordedException(
-                    category: "unknown", provider: provider, type: "ConnectionError",
-                    message: "The stream ended early: \(reason)", statusCode: nil, body: nil),
-                chunks: chunks)
+            .streamEndedEarly(provider: provider, type: "ConnectionError", reason: reason, chunks: chunks)
         }
 
         var extraResponseKeys: JSONObject { offsets.responseKeys }

@@ -104,11 +104,7 @@ public struct OllamaAdapter: ProviderAdapter {
         }
 
         mutating func fail(_ reason: String) -> RecordedOutcome? {
-            .exception(
-                RecordedException(
-                    category: "unknown", provider: "ollama", type: "ResponseError",
-                    message: "The stream ended early: \(reason)", statusCode: nil, body: nil),
-                chunks: chunks)
+            .streamEndedEarly(provider: "ollama", type: "ResponseError", reason: reason, chunks: chunks)
         }
 
         var extraResponseKeys: JSONObject {

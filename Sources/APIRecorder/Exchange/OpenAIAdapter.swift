@@ -200,11 +200,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         }
 
         mutating func fail(_ reason: String) -> RecordedOutcome? {
-            .exception(
-                RecordedException(
-                    category: "unknown", provider: nil, type: "APIConnectionError",
-                    message: "The stream ended early: \(reason)", statusCode: nil, body: nil),
-                chunks: chunks)
+            .streamEndedEarly(provider: nil, type: "APIConnectionError", reason: reason, chunks: chunks)
         }
 
         var extraResponseKeys: JSONObject {

@@ -84,11 +84,7 @@ public struct PlainHTTPAdapter: ProviderAdapter {
         }
 
         mutating func fail(_ reason: String) -> RecordedOutcome? {
-            .exception(
-                RecordedException(
-                    category: "unknown", provider: nil, type: "ConnectionError",
-                    message: "The stream ended early: \(reason)", statusCode: nil, body: nil),
-                chunks: lines)
+            .streamEndedEarly(provider: nil, type: "ConnectionError", reason: reason, chunks: lines)
         }
 
         var extraResponseKeys: JSONObject { offsets.responseKeys }

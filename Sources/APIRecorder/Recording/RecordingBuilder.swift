@@ -9,6 +9,15 @@ public enum RecordedOutcome: Sendable {
     case stream([JSONValue])
     /// An error the call raised. `chunks` holds what a stream delivered before it failed.
     case exception(RecordedException, chunks: [JSONValue]? = nil)
+
+    /// A stream the upstream cut: what it delivered, and the error the SDK (`type`) raises.
+    public static func streamEndedEarly(provider: String?, type: String, reason: String, chunks: [JSONValue]) -> Self {
+        .exception(
+            RecordedException(
+                category: "unknown", provider: provider, type: type, message: "The stream ended early: \(reason)",
+                statusCode: nil, body: nil),
+            chunks: chunks)
+    }
 }
 
 /// Builds recordings with exactly the keys, key order and values the reference writes, so that
