@@ -232,6 +232,28 @@ struct HookTests {
         return data
     }
 
+    /// Keys in headers, body and query go upstream but never into a recording or its identity.
+    @Test func secretsNeverReachARecording() async throws {
+        let directory = try TemporaryDirectory()
+        let secret = "sk-secret-\(UUID().uuidString)"
+        try await withRunning(Upstream().application) { port in
+            let scope = try RecordingScope(root: directory.path, mode: .record, testID: "Tests/T/Secret.swift::S/t()")
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/search?key=\(secret)")!)
+            request.httpMethod = "POST"
+            request.httpBody = Data(#"{"query": "Paris", "api_key": "\#(secret)"}"#.utf8)
+            for header in ["Authorization", "x-api-key", "x-goog-api-key", "api-key", "Cookie"] {
+                request.setValue(header == "Authorization" ? "Bearer \(secret)" : secret, forHTTPHeaderField: header)
+            }
+            let (_, response) = try await scope.urlSession().data(for: request)
+            #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        }
+        let files = directory.files()
+        #expect(files.count == 1)
+        for file in files {
+            #expect(!String(decoding: try readBytes("\(directory.path)/\(file)"), as: UTF8.self).contains(secret))
+        }
+    }
+
     static func dataTask(scope: RecordingScope, url: String) async throws -> Data {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = "POST"
