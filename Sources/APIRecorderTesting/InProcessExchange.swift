@@ -40,7 +40,7 @@ struct InProcessExchange: Sendable {
     /// Request headers that never go upstream: hop-by-hop ones and the recorder's own.
     static let droppedHeaders: Set<String> = [
         "host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer",
-        "proxy-authorization", "accept-encoding", "x-test-id", RecordingScope.scopeHeader.lowercased(),
+        "proxy-authorization", "accept-encoding", "x-test-id",
     ]
 
     /// Runs one exchange. Errors come back as responses in the provider's error shape, as the

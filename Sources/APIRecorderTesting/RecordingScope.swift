@@ -13,10 +13,6 @@ public struct RecordingScope: Sendable {
     /// The scope of the running test, set by the `.recording` trait or ``withValue(_:)``.
     @TaskLocal public static var current: RecordingScope?
 
-    /// The request header that carries a scope's token through `URLSession`, whose protocol
-    /// handlers run outside the test's task and so cannot see ``current``.
-    public static let scopeHeader = "X-API-Recorder-Scope"
-
     public let recorder: Recorder
     /// The test id recordings are filed and hashed under (`nil`: none, as for set-up calls).
     public let testID: String?

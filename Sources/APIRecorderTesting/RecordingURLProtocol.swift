@@ -35,7 +35,7 @@ public class RecordingURLProtocol: URLProtocol {
 
     public override class func canInit(with request: URLRequest) -> Bool {
         guard let scheme = request.url?.scheme?.lowercased(), scheme == "http" || scheme == "https" else { return false }
-        if scopeToken != nil || request.value(forHTTPHeaderField: RecordingScope.scopeHeader) != nil { return true }
+        if scopeToken != nil { return true }
         return RecordingScope.soleRunning().count > 0
     }
 
@@ -44,7 +44,7 @@ public class RecordingURLProtocol: URLProtocol {
     public override func startLoading() {
         let request = self.request
         let scope: RecordingScope
-        if let token = Self.scopeToken ?? request.value(forHTTPHeaderField: RecordingScope.scopeHeader) {
+        if let token = Self.scopeToken {
             guard let registered = RecordingScope.registered(token) else {
                 return fail("The recording scope of this URLSession has ended (RecordingScope.end()); create the session inside the test.")
             }
