@@ -220,14 +220,7 @@ struct ProxyResponder: HTTPResponder {
 
     /// The client's headers minus hop-by-hop ones and the proxy's own, plus the route's key.
     private func upstreamHeaders(_ request: ExchangeRequest, route: ProxyRoute) -> HTTPHeaders {
-        let dropped: Set<String> = [
-            "host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer",
-            "proxy-authorization", "accept-encoding", "x-test-id", "x-ogx-provider-data", "x-llamastack-provider-data",
-        ]
-        var headers = HTTPHeaders()
-        for (name, value) in request.headers where !dropped.contains(name.lowercased()) {
-            headers.add(name: name, value: value)
-        }
+        var headers = HTTPHeaders(request.upstreamHeaders)
         if let variable = route.keyEnvironmentVariable, let key = configuration.environment[variable] {
             // The key goes wherever the client put its own (APIs that take a key header ignore
             // Bearer), and as Bearer when the client sent none.

@@ -37,12 +37,6 @@ public struct ReplayedStreamFailure: Error, CustomStringConvertible {
 struct InProcessExchange: Sendable {
     let scope: RecordingScope
 
-    /// Request headers that never go upstream: hop-by-hop ones and the recorder's own.
-    static let droppedHeaders: Set<String> = [
-        "host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer",
-        "proxy-authorization", "accept-encoding", "x-test-id",
-    ]
-
     /// Runs one exchange. Errors come back as responses in the provider's error shape, as the
     /// proxy sends them; a replay miss is also reported to the scope (it fails the running test).
     func perform(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8]) async -> RecordedHTTPResponse {
@@ -103,9 +97,7 @@ struct InProcessExchange: Sendable {
     ) async -> RecordedHTTPResponse {
         var upstreamRequest = HTTPClientRequest(url: url)
         upstreamRequest.method = HTTPMethod(rawValue: exchange.request.method)
-        for (name, value) in exchange.request.headers where !Self.droppedHeaders.contains(name.lowercased()) {
-            upstreamRequest.headers.add(name: name, value: value)
-        }
+        upstreamRequest.headers = HTTPHeaders(exchange.request.upstreamHeaders)
         if !exchange.upstreamBody.isEmpty { upstreamRequest.body = .bytes(exchange.upstreamBody) }
 
         let response: HTTPClientResponse

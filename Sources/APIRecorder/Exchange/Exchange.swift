@@ -55,6 +55,17 @@ public struct ExchangeRequest: Sendable {
         let wanted = name.lowercased()
         return headers.first { $0.name.lowercased() == wanted }?.value
     }
+
+    /// Headers that never go upstream: hop-by-hop ones, and the recorder's own (test ids).
+    static let localHeaders: Set<String> = [
+        "host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer",
+        "proxy-authorization", "accept-encoding", "x-test-id", "x-ogx-provider-data", "x-llamastack-provider-data",
+    ]
+
+    /// The headers to send upstream: the client's, minus ``localHeaders``.
+    public var upstreamHeaders: [(name: String, value: String)] {
+        headers.filter { !Self.localHeaders.contains($0.name.lowercased()) }
+    }
 }
 
 /// An error to send to the client in the provider's own error shape.
@@ -133,6 +144,19 @@ public struct ReplayPlan: Sendable {
         self.contentType = contentType
         self.body = body
         self.headers = headers
+    }
+}
+
+extension ReplayPlan {
+    /// A recorded stream as `frames`, paced by the recording's `chunk_offsets_ms` and cut where
+    /// the recorded stream failed.
+    static func recordedStream(_ frames: [[UInt8]], contentType: String, of recording: Recording) -> ReplayPlan {
+        ReplayPlan(
+            status: 200, contentType: contentType,
+            body: .stream(
+                frames: frames,
+                gapsMilliseconds: StreamPacing.gaps(fromOffsets: recording.response["chunk_offsets_ms"], frames: frames.count),
+                failsAtEnd: recording.isException))
     }
 }
 

@@ -217,12 +217,7 @@ public struct GeminiAdapter: ProviderAdapter {
                     status: 200, contentType: "application/json", body: .whole(JSONValue.array(chunks.map(Self.rendered)).compactBytes()))
             }
             let frames = chunks.map(Self.event)
-            return ReplayPlan(
-                status: 200, contentType: "text/event-stream",
-                body: .stream(
-                    frames: frames,
-                    gapsMilliseconds: StreamPacing.gaps(fromOffsets: recording.response["chunk_offsets_ms"], frames: frames.count),
-                    failsAtEnd: recording.isException))
+            return .recordedStream(frames, contentType: "text/event-stream", of: recording)
         }
         if case .string(let text) = recording.body {
             return ReplayPlan(status: 200, contentType: "text/plain; charset=utf-8", body: .whole(Array(text.utf8)))

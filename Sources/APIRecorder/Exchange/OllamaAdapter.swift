@@ -136,12 +136,7 @@ public struct OllamaAdapter: ProviderAdapter {
         }
         if let chunks = recording.chunks {
             let frames = chunks.map { ResponseNormalization.untyped($0).compactBytes() + [0x0A] }
-            return ReplayPlan(
-                status: 200, contentType: "application/x-ndjson",
-                body: .stream(
-                    frames: frames,
-                    gapsMilliseconds: StreamPacing.gaps(fromOffsets: recording.response["chunk_offsets_ms"], frames: frames.count),
-                    failsAtEnd: recording.isException))
+            return .recordedStream(frames, contentType: "application/x-ndjson", of: recording)
         }
         return ReplayPlan(
             status: 200, contentType: "application/json", body: .whole(ResponseNormalization.untyped(recording.body).compactBytes()))

@@ -46,6 +46,14 @@ public struct OpenAIAdapter: ProviderAdapter {
         /// ids and timestamps: upstreams keep state under `resp_...` ids.
         var normalizesResponses: Bool { self != .responses && self != .other }
 
+        /// A response object (or stream chunk) as recorded: typed as the SDK types it, else
+        /// normalised where the reference normalises, else as it came.
+        func stored(_ object: JSONObject, typeName: String?, requestHash: String) -> JSONValue {
+            if let typeName { return ResponseNormalization.typed(typeName, data: object, requestHash: requestHash) }
+            guard normalizesResponses else { return .object(object) }
+            return .object(ResponseNormalization.normalize(object, requestHash: requestHash))
+        }
+
         /// Whether the SSE stream ends with `data: [DONE]`.
         var streamEndsWithDone: Bool { self == .chatCompletions || self == .completions || self == .other }
     }
@@ -139,13 +147,7 @@ public struct OpenAIAdapter: ProviderAdapter {
                         "openai.types.model.Model", data: model.objectValue ?? JSONObject(), requestHash: requestHash)
                 })
             default:
-                if let type = kind.bodyType {
-                    stored = ResponseNormalization.typed(type, data: object, requestHash: requestHash)
-                } else if kind.normalizesResponses {
-                    stored = .object(ResponseNormalization.normalize(object, requestHash: requestHash))
-                } else {
-                    stored = .object(object)
-                }
+                stored = kind.stored(object, typeName: kind.bodyType, requestHash: requestHash)
             }
             // The client gets exactly what a replay will send, so record and replay look the same.
             return (OpenAIAdapter.rendered(body: stored, kind: kind), .body(stored))
@@ -180,14 +182,7 @@ public struct OpenAIAdapter: ProviderAdapter {
             }
             if kind == .chatCompletions { object = DeterministicToolCallIDs.apply(to: object, requestHash: requestHash) }
             offsets.markArrival()
-            let chunk: JSONValue
-            if let type = kind.chunkType {
-                chunk = ResponseNormalization.typed(type, data: object, requestHash: requestHash)
-            } else if kind.normalizesResponses {
-                chunk = .object(ResponseNormalization.normalize(object, requestHash: requestHash))
-            } else {
-                chunk = .object(object)
-            }
+            let chunk = kind.stored(object, typeName: kind.chunkType, requestHash: requestHash)
             chunks.append(chunk)
             return OpenAIAdapter.rendered(chunk: chunk, kind: kind)
         }
@@ -255,12 +250,8 @@ public struct OpenAIAdapter: ProviderAdapter {
         }
         if let chunks = recording.chunks {
             var frames = chunks.map { Self.rendered(chunk: $0, kind: kind) }
-            let fails = recording.isException
-            if kind.streamEndsWithDone, !fails { frames.append(SSEEvent(data: "[DONE]").encoded) }
-            let gaps = StreamPacing.gaps(fromOffsets: recording.response["chunk_offsets_ms"], frames: frames.count)
-            return ReplayPlan(
-                status: 200, contentType: "text/event-stream",
-                body: .stream(frames: frames, gapsMilliseconds: gaps, failsAtEnd: fails))
+            if kind.streamEndsWithDone, !recording.isException { frames.append(SSEEvent(data: "[DONE]").encoded) }
+            return .recordedStream(frames, contentType: "text/event-stream", of: recording)
         }
         let effectiveKind = recording.isModelList ? Endpoint.models : kind
         if case .string(let text) = recording.body, kind == .other {

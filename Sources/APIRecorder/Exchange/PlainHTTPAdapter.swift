@@ -105,12 +105,7 @@ public struct PlainHTTPAdapter: ProviderAdapter {
                 }
             }
             if !current.isEmpty { frames.append(current) }
-            return ReplayPlan(
-                status: 200, contentType: "text/event-stream",
-                body: .stream(
-                    frames: frames,
-                    gapsMilliseconds: StreamPacing.gaps(fromOffsets: recording.response["chunk_offsets_ms"], frames: frames.count),
-                    failsAtEnd: recording.isException))
+            return .recordedStream(frames, contentType: "text/event-stream", of: recording)
         }
         let body = recording.body
         if case .string(let text) = body {
