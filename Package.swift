@@ -20,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.24.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
     targets: [
         // JSON with Python's data model and Python-exact writers: the byte-level base of the format.
@@ -33,13 +37,30 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The record/replay HTTP proxy: routes, HTTP <-> recorder translation, upstream forwarding.
+        // The upstream transport over AsyncHTTPClient that the proxy and the in-process hooks share:
+        // connection slots per host, timeouts counted from sending, failures classified.
+        .target(
+            name: "APIRecorderUpstream",
+            dependencies: [
+                "APIRecorder",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // The record/replay HTTP proxy: routes, key injection, and Hummingbird <-> pipeline translation.
         .target(
             name: "APIRecorderProxy",
             dependencies: [
                 "APIRecorder",
+                "APIRecorderUpstream",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -50,6 +71,7 @@ let package = Package(
             name: "APIRecorderTesting",
             dependencies: [
                 "APIRecorder",
+                "APIRecorderUpstream",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "Logging", package: "swift-log"),
@@ -62,9 +84,21 @@ let package = Package(
                 "APIRecorder",
                 "APIRecorderProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The benchmarks behind scripts/bench-*.sh; an executable of the package, not a product,
+        // so the shipped `api-recorder` carries none of it.
+        .executableTarget(
+            name: "APIRecorderBench",
+            dependencies: [
+                "APIRecorder",
+                "APIRecorderProxy",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // Helpers shared by the test targets: where ../shared is, how to run the built binary.
@@ -72,7 +106,16 @@ let package = Package(
         // Helpers for tests that run servers in process (the proxy, test upstreams).
         .target(
             name: "ServerTestSupport",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "APIRecorder",
+                "APIRecorderProxy",
+                "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/ServerSupport"
         ),
         .testTarget(

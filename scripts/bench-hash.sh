@@ -11,14 +11,14 @@ dir="${1:-../shared/corpus-sample}"
 passes="${2:-50}"
 [ -d "$dir" ] || { echo "bench-hash: no folder $dir (pass a folder of recordings)" >&2; exit 2; }
 
-swift build -c release --product api-recorder >/dev/null
-binary="$(swift build -c release --show-bin-path)/api-recorder"
+swift build -c release >/dev/null
+bench="$(swift build -c release --show-bin-path)/APIRecorderBench"
 python="${PYTHON:-python3}"
 
 swift_times=()
 python_times=()
 for round in 1 2 3; do
-    swift_line=$("$binary" bench hash "$dir" --repeat "$passes")
+    swift_line=$("$bench" hash "$dir" --repeat "$passes")
     python_line=$("$python" scripts/hash_baseline.py --repeat "$passes" "$dir")
     swift_times+=("$(sed -E 's/.* seconds=([0-9.]+).*/\1/' <<<"$swift_line")")
     python_times+=("$(sed -E 's/.* seconds=([0-9.]+).*/\1/' <<<"$python_line")")

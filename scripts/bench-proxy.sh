@@ -4,7 +4,8 @@
 #      against a bare Hummingbird server returning the same bytes (the ceiling) and against
 #      mitmproxy's --server-replay in reverse-proxy mode;
 #   2. a 500-chunk stream replayed unpaced: time to last byte;
-#   3. record mode: time to first chunk added over calling the upstream directly;
+#   3. record mode: time to first chunk added over calling the upstream directly, and 64
+#      different slow streams recorded at once against one alone;
 #   4. resident memory after replaying every recording of ../shared/corpus-sample.
 #
 #   scripts/bench-proxy.sh            (DURATION=10 seconds per wrk run by default)
@@ -27,8 +28,9 @@ venv=".build/venv-bench"
 [ -x "$venv/bin/mitmdump" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q mitmproxy; }
 
 echo "building (release)..." >&2
-swift build -c release --product api-recorder >/dev/null
+swift build -c release >/dev/null
 binary="$(swift build -c release --show-bin-path)/api-recorder"
+bench="$(swift build -c release --show-bin-path)/APIRecorderBench"
 
 # Starts a command in the background and waits for its "listening on http://...:PORT" line.
 start() {
@@ -82,7 +84,7 @@ proxy_port=$(start proxy "$binary" serve --port 0 --mode replay --root "$work/ro
 curl -sf -X POST -H "Content-Type: application/json" -H "X-Test-ID: $test_id" \
     --data @"$work/request.json" "http://127.0.0.1:$proxy_port/llama/chat/completions" >"$work/response.json"
 
-ceiling_port=$(start ceiling "$binary" bench static-server --body "$work/response.json")
+ceiling_port=$(start ceiling "$bench" static-server --body "$work/response.json")
 
 # mitmproxy: capture the exchange once through a reverse proxy in front of api-recorder, then
 # serve it with --server-replay in reverse-proxy mode (no upstream reachable).
@@ -127,8 +129,9 @@ print(f"  api-recorder / mitmproxy: {rps['api-recorder'] / rps['mitmproxy']:.1f}
 PY
 
 # --- 2 and 3. Streams -----------------------------------------------------------------------
-"$binary" bench stream --chunks 500 --runs 200
-"$binary" bench record-overhead --runs 300
+"$bench" stream --chunks 500 --runs 200
+"$bench" record-overhead --runs 300
+"$bench" concurrent-streams --streams 64
 
 # --- 4. Memory ------------------------------------------------------------------------------
 if [ -d ../shared/corpus-sample ]; then

@@ -11,7 +11,7 @@ struct APIRecorderCommand: AsyncParsableCommand {
             Exit codes: 0 success; 1 a recording is wrong or could not be read (verify, hash, show); \
             64 the command line is wrong.
             """,
-        subcommands: [ServeCommand.self, HashCommand.self, VerifyCommand.self, ShowCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, HashCommand.self, VerifyCommand.self, ShowCommand.self]
     )
 }
 
@@ -33,4 +33,3 @@ struct GlobalOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
-

@@ -2,8 +2,8 @@ import APIRecorder
 import APIRecorderProxy
 import ArgumentParser
 import Foundation
-import Hummingbird
 import Logging
+import Synchronization
 
 /// `api-recorder serve`: the record/replay proxy.
 struct ServeCommand: AsyncParsableCommand {
@@ -14,7 +14,9 @@ struct ServeCommand: AsyncParsableCommand {
             Point a client's base URL at http://HOST:PORT/NAME for each --upstream NAME=URL. Tests send \
             their id in the X-Test-ID header. The mode comes from --mode, else API_RECORDER_MODE, \
             OGX_TEST_INFERENCE_MODE or LLAMA_STACK_TEST_INFERENCE_MODE, else replay: nothing reaches \
-            the network unless asked. SIGINT or SIGTERM stops the server after in-flight recordings.
+            the network unless asked. SIGINT or SIGTERM stops the server after in-flight exchanges \
+            (for at most --shutdown-grace seconds, after which they are cancelled and nothing partial is \
+            written); a second signal exits at once.
             """
     )
 
@@ -36,13 +38,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("upstream"), help: "A route: NAME=URL forwards /NAME/rest to URL/rest. Repeatable.")
     var upstreams: [String] = []
 
-    @Option(name: .customLong("recorded-base"), help: "NAME=URL: the base URL the route's recordings name (default: the upstream).")
+    @Option(
+        name: .customLong("recorded-base"),
+        help: "NAME=URL: the base URL the route's recordings name (default: the upstream)."
+    )
     var recordedBases: [String] = []
 
-    @Option(name: .customLong("upstream-key"), help: "NAME=ENV_VAR: send 'Authorization: Bearer $ENV_VAR' upstream for the route.")
+    @Option(
+        name: .customLong("upstream-key"),
+        help:
+            "NAME=ENV_VAR: send $ENV_VAR upstream for the route, in place of the client's key (its key header, or Bearer) and of credentials in its query and body."
+    )
     var upstreamKeys: [String] = []
 
-    @Option(name: .customLong("adapter"), help: "NAME=auto|openai|ollama|http|mcp|gemini: the API rules for the route (default auto: /api/... as Ollama, ...:generateContent as Gemini, /messages and /interactions as plain HTTP, else OpenAI).")
+    @Option(
+        name: .customLong("adapter"),
+        help:
+            "NAME=auto|openai|ollama|http|mcp|gemini: the API rules for the route (default auto: /api/... as Ollama, ...:generateContent as Gemini, /messages and /interactions as plain HTTP, else OpenAI)."
+    )
     var adapters: [String] = []
 
     @Option(help: "Replay pacing of streams: none (as fast as possible) or recorded (the recorded gaps).")
@@ -51,8 +64,26 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The largest request body accepted, in bytes.")
     var maxBody = 32 * 1024 * 1024
 
-    @Option(help: "Seconds an upstream may take to answer.")
-    var upstreamTimeout = 300
+    @Option(
+        help:
+            "Seconds an upstream may take to answer (to its response head, from when the request is sent) and between body bytes."
+    )
+    var upstreamTimeout: Double = 300
+
+    @Option(help: "Seconds connecting to an upstream may take (a refused connection fails at once).")
+    var connectTimeout: Double = 3
+
+    @Option(help: "Requests in flight at once to one upstream host; more wait for a free connection.")
+    var upstreamConnections = 64
+
+    @Option(help: "Seconds a client connection may stay idle before it is closed.")
+    var idleTimeout: Double = 60
+
+    @Option(help: "Seconds a client may take to send a request's headers, from its first byte.")
+    var headerTimeout: Double = 10
+
+    @Option(help: "Seconds a graceful shutdown waits for in-flight exchanges before cancelling them.")
+    var shutdownGrace: Double = 10
 
     @OptionGroup var global: GlobalOptions
 
@@ -60,7 +91,8 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = global.makeLogger(label: "api-recorder.serve")
         let configuration = try makeConfiguration()
         let routes = configuration.routes.map { route in
-            route.recordedBase == route.upstream ? "\(route.name)=\(route.upstream)"
+            route.recordedBase == route.upstream
+                ? "\(route.name)=\(route.upstream)"
                 : "\(route.name)=\(route.upstream) (recorded as \(route.recordedBase))"
         }
         let app = buildApplication(configuration, logger: logger) { port in
@@ -70,7 +102,10 @@ struct ServeCommand: AsyncParsableCommand {
                 + "root=\(configuration.root) routes=\(routes.isEmpty ? "none" : routes.joined(separator: ","))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
-        try await app.runService()
+        // A second SIGINT or SIGTERM during the graceful shutdown exits at once.
+        let signals = SecondSignalExit(logger: logger)
+        defer { signals.cancel() }
+        try await runUntilSignalled(app, grace: configuration.shutdownGrace, logger: logger)
     }
 
     func makeConfiguration() throws -> ProxyConfiguration {
@@ -80,11 +115,19 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.root = absolute(root)
         configuration.fallbackDirectory = fallbackDir
         configuration.maxBodyBytes = maxBody
-        configuration.upstreamTimeout = .seconds(upstreamTimeout)
+        configuration.upstreamTimeout = try seconds(upstreamTimeout, "--upstream-timeout")
+        configuration.connectTimeout = try seconds(connectTimeout, "--connect-timeout")
+        configuration.idleTimeout = try seconds(idleTimeout, "--idle-timeout")
+        configuration.headerTimeout = try seconds(headerTimeout, "--header-timeout")
+        configuration.shutdownGrace = try seconds(shutdownGrace, "--shutdown-grace", allowZero: true)
+        guard upstreamConnections >= 1 else { throw ValidationError("--upstream-connections must be at least 1") }
+        configuration.upstreamConnections = upstreamConnections
         configuration.environment = ProcessInfo.processInfo.environment
         if let mode {
             guard let parsed = RecordingMode(rawValue: mode) else {
-                throw ValidationError("--mode \(mode) is not one of: \(RecordingMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError(
+                    "--mode \(mode) is not one of: \(RecordingMode.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             configuration.mode = parsed
         } else {
@@ -103,16 +146,24 @@ struct ServeCommand: AsyncParsableCommand {
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
                 throw ValidationError("--upstream \(name)=\(url): the URL must start with http:// or https://")
             }
-            var adapter = ProxyRoute.AdapterKind.auto
+            var adapter = AdapterKind.auto
             if let kind = adapterKinds[name] {
-                guard let parsed = ProxyRoute.AdapterKind(rawValue: kind) else {
-                    throw ValidationError("--adapter \(name)=\(kind): use one of \(ProxyRoute.AdapterKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                guard let parsed = AdapterKind(rawValue: kind) else {
+                    throw ValidationError(
+                        "--adapter \(name)=\(kind): use one of \(AdapterKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
                 adapter = parsed
             }
             configuration.routes.append(
                 ProxyRoute(
-                    name: name, upstream: url, recordedBase: bases[name], keyEnvironmentVariable: keys[name], adapter: adapter))
+                    name: name,
+                    upstream: url,
+                    recordedBase: bases[name],
+                    keyEnvironmentVariable: keys[name],
+                    adapter: adapter
+                )
+            )
         }
         for name in adapterKinds.keys where configuration.route(named: name) == nil {
             throw ValidationError("--adapter \(name)=...: there is no --upstream \(name)=URL")
@@ -133,13 +184,53 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("\(option) takes NAME=VALUE, not \(value)")
             }
             let name = String(value[..<equals])
-            guard !name.contains("/"), result[name] == nil else { throw ValidationError("\(option): bad or repeated name \(name)") }
+            guard !name.contains("/"), result[name] == nil else {
+                throw ValidationError("\(option): bad or repeated name \(name)")
+            }
             result[name] = String(value[value.index(after: equals)...])
         }
         return result
     }
 
+    /// A duration flag in seconds, checked.
+    private func seconds(_ value: Double, _ flag: String, allowZero: Bool = false) throws -> Duration {
+        guard value.isFinite, allowZero ? value >= 0 : value > 0 else {
+            throw ValidationError("\(flag) takes a number of seconds\(allowZero ? "" : " above 0"), not \(value)")
+        }
+        return .milliseconds(Int64((value * 1000).rounded()))
+    }
+
     private func absolute(_ path: String) -> String {
-        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
+        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+            .standardizedFileURL.path
+    }
+}
+
+/// Exits the process at the second SIGINT or SIGTERM: the first starts the graceful shutdown
+/// (ServiceLifecycle handles it), a second means "now".
+final class SecondSignalExit {
+    private let sources: [any DispatchSourceSignal]
+
+    init(logger: Logger) {
+        let seen = Mutex(0)
+        sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                let count = seen.withLock { count in
+                    count += 1
+                    return count
+                }
+                guard count >= 2 else { return }
+                logger.warning("second signal: exiting without waiting for in-flight exchanges")
+                exit(128 + number)
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() {
+        for source in sources { source.cancel() }
     }
 }

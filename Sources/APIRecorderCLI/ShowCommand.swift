@@ -83,9 +83,10 @@ struct ShowCommand: ParsableCommand {
         }
         let transcript = Transcript(recording)
         if !transcript.text.isEmpty { lines.append(("text", compact(.string(transcript.text)))) }
-        var output = lines.map { label, value in
-            label.padding(toLength: 10) + " " + value
-        }.joined(separator: "\n") + "\n"
+        var output =
+            lines.map { label, value in
+                label.padding(toLength: 10) + " " + value
+            }.joined(separator: "\n") + "\n"
         if !transcript.toolCalls.isEmpty {
             output += "tool calls:\n"
             for call in transcript.toolCalls {

@@ -9,14 +9,18 @@ struct VerifyCommand: ParsableCommand {
         discussion: """
             Folders are walked for .json files inside folders named 'recordings'; files are checked as \
             given. One line per problem, then a summary line. A file with two problems counts in both \
-            counts. Exits 1 when any problem remains.
+            counts. Temporary files of interrupted writes are listed (and removed by --fix). Exits 1 \
+            when any problem remains.
             """
     )
 
     @Argument(help: "Files or folders to check (default: the current folder).")
     var paths: [String] = []
 
-    @Flag(help: "Rename misnamed files and rewrite non-canonical ones, atomically.")
+    @Flag(
+        help:
+            "Rename misnamed files, rewrite non-canonical ones (atomically), and remove temporary files of interrupted writes."
+    )
     var fix = false
 
     @OptionGroup var global: GlobalOptions
@@ -63,9 +67,32 @@ struct VerifyCommand: ParsableCommand {
                 print("\(path): not fixed: \(error)")
             }
         }
-        print(
+        // Interrupted writes (a process killed between writing and renaming) leave temporary files.
+        let leftovers = RecordingVerifier.abandonedTemporaryFiles(in: paths.isEmpty ? ["."] : paths)
+        var leftoverCount = 0
+        for path in leftovers {
+            print("\(path): temporary file of an interrupted write")
+            guard fix else {
+                leftoverCount += 1
+                continue
+            }
+            do {
+                try RecordingVerifier.removeTemporaryFile(path)
+                print("\(path): removed")
+            } catch {
+                leftoverCount += 1
+                print("\(path): not removed: \(error)")
+            }
+        }
+        var summary =
             "\(files.count) recordings: \(counts.ok) ok, \(counts.misnamed) misnamed, "
-                + "\(counts.notCanonical) not canonical, \(counts.unreadable) unreadable")
+            + "\(counts.notCanonical) not canonical, \(counts.unreadable) unreadable"
+        if !leftovers.isEmpty {
+            summary += "; \(leftovers.count) temporary \(leftovers.count == 1 ? "file" : "files") of interrupted writes"
+            if fix { summary += " (\(leftovers.count - leftoverCount) removed)" }
+        }
+        print(summary)
+        remaining += leftoverCount
         if remaining > 0 { throw ExitCode(1) }
     }
 }

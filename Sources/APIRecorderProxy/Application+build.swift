@@ -1,5 +1,5 @@
 import APIRecorder
-import AsyncHTTPClient
+import APIRecorderUpstream
 public import Hummingbird
 public import Logging
 import NIOCore
@@ -16,36 +16,69 @@ import ServiceLifecycle
 /// ```
 /// - Parameter onListening: called with the bound port once the server accepts connections.
 public func buildApplication(
-    _ configuration: ProxyConfiguration, logger: Logger,
+    _ configuration: ProxyConfiguration,
+    logger: Logger,
     onListening: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    let store = RecordingStore(root: configuration.root, fallbackDirectory: configuration.fallbackDirectory, logger: logger)
+    let store = RecordingStore(
+        root: configuration.root,
+        fallbackDirectory: configuration.fallbackDirectory,
+        logger: logger
+    )
     let recorder = Recorder(store: store, mode: configuration.mode, logger: logger)
-    var clientConfiguration = HTTPClient.Configuration()
-    clientConfiguration.timeout = .init(
-        connect: .nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000),
-        read: .nanoseconds(Int64(configuration.upstreamTimeout.components.seconds) * 1_000_000_000))
-    clientConfiguration.decompression = .disabled
-    let httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
+    let pipeline = ExchangePipeline(
+        recorder: recorder,
+        pace: configuration.pace,
+        upstreamTimeout: configuration.upstreamTimeout,
+        logger: logger
+    )
+    let transport = HTTPClientTransport(
+        configuration: .init(
+            connections: configuration.upstreamConnections,
+            connectTimeout: configuration.connectTimeout,
+            readTimeout: configuration.upstreamTimeout
+        )
+    )
     let responder = ProxyResponder(
-        configuration: configuration, recorder: recorder, httpClient: httpClient, testIdentity: TestIdentity(),
-        logger: logger)
+        configuration: configuration,
+        pipeline: pipeline,
+        transport: transport,
+        testIdentity: TestIdentity(),
+        logger: logger
+    )
     var app = Application(
         responder: responder,
+        server: GuardedHTTP1Channel.builder(
+            idleTimeout: configuration.idleTimeout,
+            headerTimeout: configuration.headerTimeout
+        ),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
-        logger: logger)
-    app.addServices(HTTPClientService(client: httpClient), SessionReportService(recorder: recorder, logger: logger))
+        logger: logger
+    )
+    app.addServices(UpstreamService(transport: transport), SessionReportService(recorder: recorder, logger: logger))
     return app
 }
 
+/// Runs `app` until SIGINT or SIGTERM, then shuts it down gracefully: in-flight exchanges get
+/// `grace` to finish, after which they are cancelled (nothing partial is written).
+public func runUntilSignalled(_ app: some ApplicationProtocol, grace: Duration, logger: Logger) async throws {
+    var configuration = ServiceGroupConfiguration(
+        services: [.init(service: app)],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+    )
+    configuration.maximumGracefulShutdownDuration = grace
+    try await ServiceGroup(configuration: configuration).run()
+}
+
 /// Shuts the upstream client down with the server.
-struct HTTPClientService: Service {
-    let client: HTTPClient
+struct UpstreamService: Service {
+    let transport: HTTPClientTransport
 
     func run() async throws {
         try? await gracefulShutdown()
-        try await client.shutdown()
+        try await transport.shutdown()
     }
 }
 

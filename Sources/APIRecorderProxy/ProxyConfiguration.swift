@@ -10,33 +10,17 @@ public struct ProxyRoute: Sendable, Equatable {
     public var recordedBase: String
     /// An environment variable holding the key sent upstream in place of the client's: in each key
     /// header the client sent (`Authorization` as Bearer, `x-goog-api-key`, `x-api-key`,
-    /// `api-key`; Bearer when it sent none) and in a `key=` query parameter. Without one, the
-    /// client's own credentials are forwarded.
+    /// `api-key`; Bearer when it sent none), and in each query parameter and body value under a
+    /// credential name (``SecretRedaction``). Without one, the client's own credentials are forwarded.
     public var keyEnvironmentVariable: String?
     /// Which API rules apply to the route's requests.
     public var adapter: AdapterKind
 
-    /// The API rules a route's requests follow.
-    public enum AdapterKind: String, Sendable, CaseIterable {
-        /// Chosen by path: `/api/...` as Ollama, `...:generateContent` and
-        /// `...:streamGenerateContent` as Gemini, `/messages` and `/interactions` as plain HTTP,
-        /// everything else as OpenAI.
-        case auto
-        /// OpenAI-compatible inference recordings.
-        case openai
-        /// Ollama's native API, NDJSON streams included.
-        case ollama
-        /// An MCP server over streamable HTTP: JSON-RPC requests recorded by method and params.
-        case mcp
-        /// Plain-HTTP recordings: HTTP tools (Tavily, any JSON API), Anthropic Messages, Gemini interactions.
-        case http
-        /// Gemini (Developer API and Vertex AI): content generation as the reference records
-        /// `google-genai`, everything else as plain HTTP, errors in Google's shape.
-        case gemini
-    }
-
     public init(
-        name: String, upstream: String, recordedBase: String? = nil, keyEnvironmentVariable: String? = nil,
+        name: String,
+        upstream: String,
+        recordedBase: String? = nil,
+        keyEnvironmentVariable: String? = nil,
         adapter: AdapterKind = .auto
     ) {
         self.adapter = adapter
@@ -53,14 +37,6 @@ public struct ProxyRoute: Sendable, Equatable {
     }
 }
 
-/// How replayed streams are timed.
-public enum ReplayPace: String, Sendable, CaseIterable {
-    /// As fast as possible.
-    case none
-    /// With the gaps recorded between chunks (`chunk_offsets_ms`).
-    case recorded
-}
-
 /// Everything `api-recorder serve` can be told.
 public struct ProxyConfiguration: Sendable {
     public var host: String = "127.0.0.1"
@@ -75,10 +51,22 @@ public struct ProxyConfiguration: Sendable {
     public var pace: ReplayPace = .none
     /// Request bodies above this size get a 413.
     public var maxBodyBytes: Int = 32 * 1024 * 1024
-    /// How long an upstream may take to answer (to its first byte) before the client gets a 504.
+    /// How long an upstream may take to answer (to its response head, counted from when the
+    /// request is sent), and to send each next body bytes, before the client gets a 504.
     public var upstreamTimeout: Duration = .seconds(300)
-    /// How long connecting to an upstream may take.
-    public var connectTimeout: Duration = .seconds(10)
+    /// How long connecting to an upstream may take; a refused connection fails at once.
+    public var connectTimeout: Duration = .seconds(3)
+    /// Requests in flight at once to one upstream host; more wait for a free connection (the wait
+    /// does not count against ``upstreamTimeout``).
+    public var upstreamConnections: Int = 64
+    /// How long a client connection may stay idle (no request in progress, or a request that sends
+    /// nothing) before the proxy closes it.
+    public var idleTimeout: Duration = .seconds(60)
+    /// How long a client may take to send a request's headers, from its first byte.
+    public var headerTimeout: Duration = .seconds(10)
+    /// How long a graceful shutdown waits for in-flight exchanges before it cancels them (nothing
+    /// partial is written).
+    public var shutdownGrace: Duration = .seconds(10)
     /// The process environment, for `--upstream-key` variables.
     public var environment: [String: String] = [:]
 

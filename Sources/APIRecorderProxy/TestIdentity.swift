@@ -10,7 +10,9 @@ import Synchronization
 /// No id means the fallback folder, as in the reference.
 final class TestIdentity: Sendable {
     static let header = HTTPField.Name("X-Test-ID")!
-    static let providerDataHeaders = [HTTPField.Name("X-OGX-Provider-Data")!, HTTPField.Name("X-LlamaStack-Provider-Data")!]
+    static let providerDataHeaders = [
+        HTTPField.Name("X-OGX-Provider-Data")!, HTTPField.Name("X-LlamaStack-Provider-Data")!,
+    ]
 
     private let current = Mutex<String?>(nil)
 

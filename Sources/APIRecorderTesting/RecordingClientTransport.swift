@@ -22,7 +22,10 @@ public struct RecordingClientTransport: ClientTransport {
     }
 
     public func send(
-        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String
+        _ request: HTTPRequest,
+        body: HTTPBody?,
+        baseURL: URL,
+        operationID: String
     ) async throws -> (HTTPResponse, HTTPBody?) {
         guard let scope = scope ?? RecordingScope.current else { throw RecordingScopeError.noScope }
         var bytes: [UInt8] = []
@@ -31,8 +34,11 @@ public struct RecordingClientTransport: ClientTransport {
         while base.hasSuffix("/") { base.removeLast() }
         let url = base + (request.path ?? "")
         let response = await scope.perform(
-            method: request.method.rawValue, url: url, headers: request.headerFields.map { ($0.name.rawName, $0.value) },
-            body: bytes)
+            method: request.method.rawValue,
+            url: url,
+            headers: request.headerFields.map { ($0.name.rawName, $0.value) },
+            body: bytes
+        )
         var fields = HTTPFields()
         for (name, value) in response.headers {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }

@@ -11,7 +11,10 @@ public protocol HTTPClientExecuting: Sendable {
 
 extension HTTPClientExecuting {
     /// Executes with a 30-second timeout, as AsyncHTTPClient's own convenience does.
-    public func execute(_ request: HTTPClientRequest, timeout: TimeAmount = .seconds(30)) async throws -> HTTPClientResponse {
+    public func execute(
+        _ request: HTTPClientRequest,
+        timeout: TimeAmount = .seconds(30)
+    ) async throws -> HTTPClientResponse {
         try await execute(request, timeout: timeout, logger: nil)
     }
 }
@@ -35,7 +38,11 @@ public struct RecordingHTTPClient: HTTPClientExecuting {
         self.scope = scope
     }
 
-    public func execute(_ request: HTTPClientRequest, timeout: TimeAmount, logger: Logger?) async throws -> HTTPClientResponse {
+    public func execute(
+        _ request: HTTPClientRequest,
+        timeout: TimeAmount,
+        logger: Logger?
+    ) async throws -> HTTPClientResponse {
         guard let scope = scope ?? RecordingScope.current else { throw RecordingScopeError.noScope }
         var body: [UInt8] = []
         if let requestBody = request.body {
@@ -44,12 +51,19 @@ public struct RecordingHTTPClient: HTTPClientExecuting {
         var scoped = scope
         scoped.upstreamTimeout = timeout
         let response = await scoped.perform(
-            method: request.method.rawValue, url: request.url, headers: request.headers.map { ($0.name, $0.value) }, body: body)
+            method: request.method.rawValue,
+            url: request.url,
+            headers: request.headers.map { ($0.name, $0.value) },
+            body: body
+        )
         var headers = HTTPHeaders()
         for (name, value) in response.headers { headers.add(name: name, value: value) }
         let buffers = response.body.map { ByteBuffer(bytes: $0) }
         return HTTPClientResponse(
-            version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers,
-            body: .stream(buffers))
+            version: .http1_1,
+            status: HTTPResponseStatus(statusCode: response.status),
+            headers: headers,
+            body: .stream(buffers)
+        )
     }
 }

@@ -1,4 +1,5 @@
 public import APIRecorder
+import APIRecorderUpstream
 public import AsyncHTTPClient
 import Foundation
 public import Logging
@@ -18,18 +19,26 @@ public struct RecordingScope: Sendable {
     public let testID: String?
     /// The client that reaches upstreams in record and live modes.
     public let httpClient: HTTPClient
-    /// How long an upstream may take to answer.
+    /// How long an upstream may take to send its response head, and each next body bytes.
     public var upstreamTimeout: TimeAmount = .seconds(300)
-    /// Chooses the provider rules for a request path (by default as the proxy's `auto` does).
-    public var adapter: @Sendable (String) -> any ProviderAdapter = AdapterSelection.automatic(forPath:)
+    /// Which API rules apply to requests (by default chosen by path, as the proxy's `auto` does).
+    public var adapterKind: AdapterKind = .auto
+    /// How replayed streams are timed.
+    public var pace: ReplayPace = .none
     /// Called with a replay miss (the trait fails the running test with its message).
     var onMiss: (@Sendable (RecorderError) -> Void)?
+    /// The transport over ``httpClient``, shared by every exchange of the scope.
+    let transport: HTTPClientTransport
 
     /// A scope over `recorder`.
-    public init(recorder: Recorder, testID: String?, httpClient: HTTPClient = .shared) {
+    /// - Parameter httpClient: the client for record and live modes; by default one shared by
+    ///   every scope, with 64 connections per upstream and a refused connection failing at once.
+    public init(recorder: Recorder, testID: String?, httpClient: HTTPClient? = nil) {
         self.recorder = recorder
         self.testID = testID
-        self.httpClient = httpClient
+        let transport = httpClient.map { HTTPClientTransport(client: $0) } ?? .shared
+        self.transport = transport
+        self.httpClient = transport.client
     }
 
     /// A scope over a new recorder of the recordings tree at `root`.
@@ -38,11 +47,20 @@ public struct RecordingScope: Sendable {
     /// - Parameter logger: where look-ups, misses and writes are logged (debug, warning, info).
     /// - Throws: ``RecordingModeError`` when the environment names no mode.
     public init(
-        root: String, mode: RecordingMode? = nil, testID: String?, httpClient: HTTPClient = .shared, logger: Logger? = nil
+        root: String,
+        mode: RecordingMode? = nil,
+        testID: String?,
+        httpClient: HTTPClient? = nil,
+        logger: Logger? = nil
     ) throws {
         let mode = try mode ?? RecordingMode.fromEnvironment(ProcessInfo.processInfo.environment)
         let recorder = Recorder(store: RecordingStore(root: root, logger: logger), mode: mode, logger: logger)
         self.init(recorder: recorder, testID: testID, httpClient: httpClient)
+    }
+
+    /// The pipeline every exchange of the scope runs through.
+    var pipeline: ExchangePipeline {
+        ExchangePipeline(recorder: recorder, pace: pace, upstreamTimeout: .nanoseconds(upstreamTimeout.nanoseconds))
     }
 
     /// Runs `body` with this scope as ``current``.
@@ -52,7 +70,10 @@ public struct RecordingScope: Sendable {
 
     /// Runs one HTTP exchange through the recorder (the hooks' common path).
     public func perform(
-        method: String, url: String, headers: [(name: String, value: String)], body: [UInt8]
+        method: String,
+        url: String,
+        headers: [(name: String, value: String)],
+        body: [UInt8]
     ) async -> RecordedHTTPResponse {
         await InProcessExchange(scope: self).perform(method: method, url: url, headers: headers, body: body)
     }
@@ -66,23 +87,41 @@ public struct RecordingScope: Sendable {
     /// Records or replays a tool call under this scope's test id (see
     /// ``Recorder/invokeTool(provider:name:arguments:testID:typeName:_:)``).
     public func invokeTool(
-        provider: String, name: String, arguments: JSONValue, typeName: String? = nil,
+        provider: String,
+        name: String,
+        arguments: JSONValue,
+        typeName: String? = nil,
         _ call: () async throws -> JSONValue
     ) async throws -> JSONValue {
         try await reportingMisses {
             try await recorder.invokeTool(
-                provider: provider, name: name, arguments: arguments, testID: testID, typeName: typeName, call)
+                provider: provider,
+                name: name,
+                arguments: arguments,
+                testID: testID,
+                typeName: typeName,
+                call
+            )
         }
     }
 
     /// ``invokeTool(provider:name:arguments:typeName:_:)`` for `Codable` arguments and results.
     public func invokeTool<Arguments: Encodable, Output: Codable>(
-        provider: String, name: String, arguments: Arguments, typeName: String? = nil,
+        provider: String,
+        name: String,
+        arguments: Arguments,
+        typeName: String? = nil,
         _ call: () async throws -> Output
     ) async throws -> Output {
         try await reportingMisses {
             try await recorder.invokeTool(
-                provider: provider, name: name, arguments: arguments, testID: testID, typeName: typeName, call)
+                provider: provider,
+                name: name,
+                arguments: arguments,
+                testID: testID,
+                typeName: typeName,
+                call
+            )
         }
     }
 
@@ -151,7 +190,10 @@ public struct RecordingScope: Sendable {
 /// - Throws: `RecordingScopeError` outside a `.recording` scope; otherwise as
 ///   ``RecordingScope/invokeTool(provider:name:arguments:typeName:_:)``.
 public func recordedTool<Arguments: Encodable, Output: Codable>(
-    provider: String, name: String, arguments: Arguments, typeName: String? = nil,
+    provider: String,
+    name: String,
+    arguments: Arguments,
+    typeName: String? = nil,
     _ call: () async throws -> Output
 ) async throws -> Output {
     guard let scope = RecordingScope.current else { throw RecordingScopeError.noScope }
@@ -159,10 +201,23 @@ public func recordedTool<Arguments: Encodable, Output: Codable>(
 }
 
 /// Using a recording hook where no scope is set.
-public enum RecordingScopeError: Error, CustomStringConvertible {
-    case noScope
+///
+/// Compare with the static constants (`error == .noScope`).
+public struct RecordingScopeError: Error, Sendable, Equatable, CustomStringConvertible {
+    private enum Code: Sendable, Equatable {
+        case noScope
+    }
+
+    private let code: Code
+
+    /// A hook or `recordedTool` was used outside a `.recording` test or `RecordingScope.withValue`.
+    public static let noScope = RecordingScopeError(code: .noScope)
 
     public var description: String {
-        "No recording scope: mark the test with @Test(.recording) (or its suite with @Suite(.recording)), or run the code inside RecordingScope.withValue."
+        switch code {
+        case .noScope:
+            return "No recording scope: mark the test with @Test(.recording) (or its suite with @Suite(.recording)), "
+                + "or run the code inside RecordingScope.withValue."
+        }
     }
 }

@@ -33,7 +33,9 @@ public struct RecordingTrait: TestTrait, SuiteTrait, TestScoping {
     }
 
     public func provideScope(
-        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+        for test: Test,
+        testCase: Test.Case?,
+        performing function: @Sendable () async throws -> Void
     ) async throws {
         let place = Self.testPlace(of: test)
         var scope = try RecordingScope(root: root ?? place.root, mode: mode, testID: place.testID)
@@ -87,7 +89,11 @@ extension Trait where Self == RecordingTrait {
     ///   - globalURLProtocol: install ``RecordingURLProtocol`` globally, for `URLSession.shared`
     ///     and other sessions the test does not set up; requests find their test by `X-Test-ID`,
     ///     or go to the one test scope running.
-    public static func recording(mode: RecordingMode? = nil, root: String? = nil, globalURLProtocol: Bool = false) -> Self {
+    public static func recording(
+        mode: RecordingMode? = nil,
+        root: String? = nil,
+        globalURLProtocol: Bool = false
+    ) -> Self {
         RecordingTrait(mode: mode, root: root, installsURLProtocolGlobally: globalURLProtocol)
     }
 }

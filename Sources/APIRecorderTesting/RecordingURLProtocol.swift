@@ -1,5 +1,6 @@
 public import Foundation
 import Synchronization
+
 #if canImport(FoundationNetworking)
 public import FoundationNetworking
 #endif
@@ -34,7 +35,9 @@ public class RecordingURLProtocol: URLProtocol {
     }
 
     public override class func canInit(with request: URLRequest) -> Bool {
-        guard let scheme = request.url?.scheme?.lowercased(), scheme == "http" || scheme == "https" else { return false }
+        guard let scheme = request.url?.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            return false
+        }
         if scopeToken != nil { return true }
         return RecordingScope.soleRunning().count > 0
     }
@@ -46,17 +49,22 @@ public class RecordingURLProtocol: URLProtocol {
         let scope: RecordingScope
         if let token = Self.scopeToken {
             guard let registered = RecordingScope.registered(token) else {
-                return fail("The recording scope of this URLSession has ended (RecordingScope.end()); create the session inside the test.")
+                return fail(
+                    "The recording scope of this URLSession has ended (RecordingScope.end()); create the session inside the test."
+                )
             }
             scope = registered
-        } else if let testID = request.value(forHTTPHeaderField: "X-Test-ID"), let named = RecordingScope.running(testID: testID) {
+        } else if let testID = request.value(forHTTPHeaderField: "X-Test-ID"),
+            let named = RecordingScope.running(testID: testID)
+        {
             scope = named
         } else {
             let (sole, count) = RecordingScope.soleRunning()
             guard let sole else {
                 return fail(
                     "\(count) recording scopes are running at once, so a globally installed RecordingURLProtocol cannot tell which test sent this request; "
-                        + "create the session with RecordingScope.current!.sessionConfiguration() instead.")
+                        + "create the session with RecordingScope.current!.sessionConfiguration() instead."
+                )
             }
             scope = sole
         }
@@ -70,10 +78,20 @@ public class RecordingURLProtocol: URLProtocol {
         let task = Task {
             let (this, client) = loader.value
             let response = await scope.perform(
-                method: request.httpMethod ?? "GET", url: url.absoluteString, headers: headers, body: body)
+                method: request.httpMethod ?? "GET",
+                url: url.absoluteString,
+                headers: headers,
+                body: body
+            )
             var fields: [String: String] = [:]
             for (name, value) in response.headers { fields[name] = value }
-            guard let head = HTTPURLResponse(url: url, statusCode: response.status, httpVersion: "HTTP/1.1", headerFields: fields)
+            guard
+                let head = HTTPURLResponse(
+                    url: url,
+                    statusCode: response.status,
+                    httpVersion: "HTTP/1.1",
+                    headerFields: fields
+                )
             else { return }
             client?.urlProtocol(this, didReceive: head, cacheStoragePolicy: .notAllowed)
             do {
@@ -135,7 +153,10 @@ public class RecordingURLProtocol: URLProtocol {
     }
 
     private func fail(_ message: String) {
-        client?.urlProtocol(self, didFailWithError: URLError(.resourceUnavailable, userInfo: [NSLocalizedDescriptionKey: message]))
+        client?.urlProtocol(
+            self,
+            didFailWithError: URLError(.resourceUnavailable, userInfo: [NSLocalizedDescriptionKey: message])
+        )
     }
 
     /// The body, whether the session kept it as data or turned it into a stream.
@@ -180,7 +201,8 @@ extension RecordingScope {
     public func sessionConfiguration(_ base: URLSessionConfiguration = .ephemeral) -> URLSessionConfiguration {
         let configuration = base
         let token = register()
-        configuration.protocolClasses = [ScopedProtocolClasses.make(token: token)] + (configuration.protocolClasses ?? [])
+        configuration.protocolClasses =
+            [ScopedProtocolClasses.make(token: token)] + (configuration.protocolClasses ?? [])
         return configuration
     }
 
@@ -238,7 +260,9 @@ private final class ChunkDelegate: NSObject, URLSessionDataDelegate, @unchecked 
     }
 
     func urlSession(
-        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+        _ session: URLSession,
+        dataTask: URLSessionDataTask,
+        didReceive response: URLResponse,
         completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
     ) {
         settle(.success(response))

@@ -14,8 +14,8 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 }
 
 extension JSONValue {
-    /// The deepest nesting of arrays and objects the parser accepts; deeper input is an error,
-    /// never a stack overflow.
+    /// The deepest nesting of arrays and objects the parser accepts by default; deeper input is
+    /// an error, never a stack overflow.
     public static let maximumDepth = 512
 
     /// Parses UTF-8 JSON text the way Python's `json.loads` does.
@@ -24,10 +24,14 @@ extension JSONValue {
     /// keys, where the last value wins at the first key's position) and rejects invalid UTF-8,
     /// control characters inside strings, unpaired surrogate escapes, a byte-order mark, and
     /// anything after the value but whitespace.
+    /// - Parameter maximumDepth: the deepest nesting accepted (``maximumDepth`` by default).
     /// - Throws: ``JSONParseError`` naming the byte offset.
-    public init(parsing bytes: some Collection<UInt8>) throws(JSONParseError) {
+    public init(
+        parsing bytes: some Collection<UInt8>,
+        maximumDepth: Int = JSONValue.maximumDepth
+    ) throws(JSONParseError) {
         let result: Result<JSONValue, JSONParseError>? = bytes.withContiguousStorageIfAvailable { buffer in
-            var parser = JSONParser(buffer)
+            var parser = JSONParser(buffer, maximumDepth: maximumDepth)
             return Result { () throws(JSONParseError) in try parser.parseDocument() }
         }
         if let result {
@@ -35,7 +39,7 @@ extension JSONValue {
         } else {
             let copy = Array(bytes)
             self = try copy.withUnsafeBufferPointer { buffer throws(JSONParseError) in
-                var parser = JSONParser(buffer)
+                var parser = JSONParser(buffer, maximumDepth: maximumDepth)
                 return try parser.parseDocument()
             }
         }
@@ -47,10 +51,12 @@ extension JSONValue {
     /// such as the request of a recording whose response is megabytes of stream chunks.
     /// - Throws: ``JSONParseError`` for any defect anywhere in the document, or when it is not an object.
     public static func parseObject(
-        _ bytes: some Collection<UInt8>, keepingOnly keys: Set<String>
+        _ bytes: some Collection<UInt8>,
+        keepingOnly keys: Set<String>,
+        maximumDepth: Int = JSONValue.maximumDepth
     ) throws(JSONParseError) -> JSONObject {
         let parse = { (buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONObject, JSONParseError> in
-            var parser = JSONParser(buffer)
+            var parser = JSONParser(buffer, maximumDepth: maximumDepth)
             return Result { () throws(JSONParseError) in try parser.parseObjectDocument(keepingOnly: keys) }
         }
         if let result = bytes.withContiguousStorageIfAvailable(parse) { return try result.get() }
@@ -73,9 +79,11 @@ struct JSONParser {
     private let input: UnsafeBufferPointer<UInt8>
     private var position = 0
     private var depth = 0
+    private let maximumDepth: Int
 
-    init(_ input: UnsafeBufferPointer<UInt8>) {
+    init(_ input: UnsafeBufferPointer<UInt8>, maximumDepth: Int = JSONValue.maximumDepth) {
         self.input = input
+        self.maximumDepth = maximumDepth
     }
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
@@ -204,11 +212,21 @@ struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
-        case UInt8(ascii: "N"): try expectLiteral("NaN"); return .float(.nan)
-        case UInt8(ascii: "I"): try expectLiteral("Infinity"); return .float(.infinity)
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
+        case UInt8(ascii: "N"):
+            try expectLiteral("NaN")
+            return .float(.nan)
+        case UInt8(ascii: "I"):
+            try expectLiteral("Infinity")
+            return .float(.infinity)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw error("expected a value")
         }
@@ -226,8 +244,8 @@ struct JSONParser {
 
     private mutating func enter() throws(JSONParseError) {
         depth += 1
-        if depth > JSONValue.maximumDepth {
-            throw error("nesting deeper than \(JSONValue.maximumDepth) levels")
+        if depth > maximumDepth {
+            throw error("nesting deeper than \(maximumDepth) levels")
         }
     }
 
@@ -290,7 +308,9 @@ struct JSONParser {
             guard position < input.count else { throw error("unexpected end of input in an array") }
             switch input[position] {
             case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "]"): position += 1; return
+            case UInt8(ascii: "]"):
+                position += 1
+                return
             default: throw error("expected ',' or ']'")
             }
         }
@@ -301,7 +321,8 @@ struct JSONParser {
     /// and the parser positioned at the value.
     @inline(__always)
     private mutating func scanMembers(
-        buildingKeys: Bool, _ member: (inout JSONParser, String?) throws(JSONParseError) -> Void
+        buildingKeys: Bool,
+        _ member: (inout JSONParser, String?) throws(JSONParseError) -> Void
     ) throws(JSONParseError) {
         try enter()
         defer { depth -= 1 }
@@ -333,7 +354,9 @@ struct JSONParser {
             guard position < input.count else { throw error("unexpected end of input in an object") }
             switch input[position] {
             case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"): position += 1; return
+            case UInt8(ascii: "}"):
+                position += 1
+                return
             default: throw error("expected ',' or '}'")
             }
         }
@@ -393,8 +416,12 @@ struct JSONParser {
         }
         return .float(
             parseDouble(
-                start: start, integerStart: integerStart, integerEnd: integerEnd,
-                fractionEnd: fractionEnd, end: position, negative: negative
+                start: start,
+                integerStart: integerStart,
+                integerEnd: integerEnd,
+                fractionEnd: fractionEnd,
+                end: position,
+                negative: negative
             )
         )
     }
@@ -426,7 +453,12 @@ struct JSONParser {
     /// take the exact fast path (both operands are exact doubles, so one IEEE operation rounds
     /// correctly); everything else goes through `Double(_:)`, which rounds correctly too.
     private func parseDouble(
-        start: Int, integerStart: Int, integerEnd: Int, fractionEnd: Int, end: Int, negative: Bool
+        start: Int,
+        integerStart: Int,
+        integerEnd: Int,
+        fractionEnd: Int,
+        end: Int,
+        negative: Bool
     ) -> Double {
         var significand: UInt64 = 0
         var significantDigits = 0
@@ -590,12 +622,20 @@ struct JSONParser {
         var upper: UInt8 = 0xBF
         switch lead {
         case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; lower = 0xA0
+        case 0xE0:
+            length = 3
+            lower = 0xA0
         case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; upper = 0x9F
-        case 0xF0: length = 4; lower = 0x90
+        case 0xED:
+            length = 3
+            upper = 0x9F
+        case 0xF0:
+            length = 4
+            lower = 0x90
         case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; upper = 0x8F
+        case 0xF4:
+            length = 4
+            upper = 0x8F
         default: throw JSONParseError(offset: index, reason: "invalid UTF-8")
         }
         guard index + length <= input.count else { throw JSONParseError(offset: index, reason: "invalid UTF-8") }

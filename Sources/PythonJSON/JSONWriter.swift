@@ -28,7 +28,11 @@ public struct JSONWriter: Sendable {
     public static let file = JSONWriter(sortKeys: false, indent: 2, itemSeparator: ",", keySeparator: ": ")
     /// `json.dumps(obj, separators=(",", ":"), ensure_ascii=False)`: small bodies for HTTP.
     public static let compact = JSONWriter(
-        sortKeys: false, indent: nil, itemSeparator: ",", keySeparator: ":", ensureASCII: false
+        sortKeys: false,
+        indent: nil,
+        itemSeparator: ",",
+        keySeparator: ":",
+        ensureASCII: false
     )
 
     /// Writes `value` and returns the bytes.

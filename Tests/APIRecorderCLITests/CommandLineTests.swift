@@ -13,14 +13,20 @@ struct CommandLineTests {
     static func sampleRecording(prompt: String = "hi", reply: String = "hello") -> Recording {
         let body: JSONValue = ["model": "m", "messages": [["role": "user", "content": .string(prompt)]]]
         return Recording.inference(
-            testID: "tests/test_a.py::test_b", method: "POST", url: "http://127.0.0.1:1/v1/chat/completions", body: body,
-            endpoint: "/v1/chat/completions", model: "m", outcome: .body(["reply": .string(reply)]))
+            testID: "tests/test_a.py::test_b",
+            method: "POST",
+            url: "http://127.0.0.1:1/v1/chat/completions",
+            body: body,
+            endpoint: "/v1/chat/completions",
+            model: "m",
+            outcome: .body(["reply": .string(reply)])
+        )
     }
 
     @Test func helpListsTheCommands() throws {
         let output = try BuiltBinary.run(["--help"])
         #expect(output.status == 0)
-        for command in ["hash", "verify", "show", "bench"] { #expect(output.stdout.contains(command)) }
+        for command in ["serve", "hash", "verify", "show"] { #expect(output.stdout.contains(command)) }
     }
 
     @Test(.enabled(if: Shared.isAvailable, Shared.skipMessage))
@@ -41,7 +47,9 @@ struct CommandLineTests {
 
     @Test(.enabled(if: Shared.isAvailable, Shared.skipMessage))
     func verifyPassesOnTheReferenceRecordings() throws {
-        let output = try BuiltBinary.run(["verify", Shared.root.appendingPathComponent("corpus-sample").path, Self.seedFolder])
+        let output = try BuiltBinary.run([
+            "verify", Shared.root.appendingPathComponent("corpus-sample").path, Self.seedFolder,
+        ])
         #expect(output.status == 0)
         #expect(output.stdout.hasSuffix("83 recordings: 83 ok, 0 misnamed, 0 not canonical, 0 unreadable\n"))
     }
@@ -52,11 +60,20 @@ struct CommandLineTests {
         let goodPath = try directory.write("tests/recordings/\(good.hash).json", good.fileBytes())
         // Right content, wrong name.
         let misnamed = Self.sampleRecording(prompt: "other")
-        let misnamedPath = try directory.write("tests/recordings/\(String(repeating: "0", count: 64)).json", misnamed.fileBytes())
+        let misnamedPath = try directory.write(
+            "tests/recordings/\(String(repeating: "0", count: 64)).json",
+            misnamed.fileBytes()
+        )
         // Right name, compact bytes.
         let compact = Recording.inference(
-            testID: nil, method: "GET", url: "http://h/v1/x", body: [:], endpoint: "/v1/x", model: "",
-            outcome: .body(["a": 1]))
+            testID: nil,
+            method: "GET",
+            url: "http://h/v1/x",
+            body: [:],
+            endpoint: "/v1/x",
+            model: "",
+            outcome: .body(["a": 1])
+        )
         try directory.write("recordings/\(compact.hash).json", JSONValue.object(compact.json).compactBytes())
         try directory.write("recordings/garbage.json", Array("not json".utf8))
         try directory.write("elsewhere/ignored.json", Array("not a recording folder".utf8))
@@ -84,7 +101,9 @@ struct CommandLineTests {
         #expect(refused.status == 1)
         #expect(refused.stdout.contains("not fixed: ./tests/recordings/\(good.hash).json exists with other content"))
         #expect(try readBytes(goodPath) == good.fileBytes())
-        try FileManager.default.removeItem(atPath: "\(directory.path)/tests/recordings/\(String(repeating: "1", count: 64)).json")
+        try FileManager.default.removeItem(
+            atPath: "\(directory.path)/tests/recordings/\(String(repeating: "1", count: 64)).json"
+        )
         #expect(again.stdout == "3 recordings: 3 ok, 0 misnamed, 0 not canonical, 0 unreadable\n")
     }
 
@@ -104,7 +123,10 @@ struct CommandLineTests {
                 group.addTask {
                     for _ in 0..<200 {
                         let bytes = (try? readBytes(path)) ?? []
-                        #expect(bytes == compact || bytes == canonical, "round \(round): torn read of \(bytes.count) bytes")
+                        #expect(
+                            bytes == compact || bytes == canonical,
+                            "round \(round): torn read of \(bytes.count) bytes"
+                        )
                     }
                 }
                 try await group.waitForAll()
@@ -122,8 +144,12 @@ struct CommandLineTests {
         #expect(output.stdout.contains("endpoint:   /v1/chat/completions"))
         #expect(output.stdout.contains("model:      gpt-4o"))
         #expect(output.stdout.contains("streaming:  yes, 18 chunks"))
-        #expect(output.stdout.contains(#"get_weather (call_Pys4mcovEJAayru6y08G1AFJ) {"location": "San Francisco, USA"}"#))
-        #expect(output.stdout.contains(#"get_weather (call_h69ImcfKrTHz6PHTfDyw5nVF) {"location": "Los Angeles, USA"}"#))
+        #expect(
+            output.stdout.contains(#"get_weather (call_Pys4mcovEJAayru6y08G1AFJ) {"location": "San Francisco, USA"}"#)
+        )
+        #expect(
+            output.stdout.contains(#"get_weather (call_h69ImcfKrTHz6PHTfDyw5nVF) {"location": "Los Angeles, USA"}"#)
+        )
     }
 
     @Test(.enabled(if: Shared.isAvailable, Shared.skipMessage))

@@ -25,9 +25,12 @@ struct ServeCommandTests {
     @Test func printsOneLineWithAddressModeRootAndRoutes() throws {
         let directory = try TemporaryDirectory()
         let (process, line, _) = try start(
-            ["--root", directory.path, "--upstream", "openai=https://api.openai.com/v1",
-             "--recorded-base", "openai=https://api.openai.com/v1/v1"],
-            environment: ["OGX_TEST_INFERENCE_MODE": "record-if-missing"])
+            [
+                "--root", directory.path, "--upstream", "openai=https://api.openai.com/v1",
+                "--recorded-base", "openai=https://api.openai.com/v1/v1",
+            ],
+            environment: ["OGX_TEST_INFERENCE_MODE": "record-if-missing"]
+        )
         defer { process.terminate() }
         #expect(line.hasPrefix("api-recorder listening on http://127.0.0.1:"))
         #expect(!line.contains(":0 "))
@@ -37,9 +40,10 @@ struct ServeCommandTests {
     }
 
     @Test func badFlagsAreUsageErrors() throws {
-        for arguments in [["--mode", "sometimes"], ["--upstream", "noequals"], ["--upstream", "a=ftp://x"],
-            ["--recorded-base", "b=http://x"], ["--pace", "fast"]]
-        {
+        for arguments in [
+            ["--mode", "sometimes"], ["--upstream", "noequals"], ["--upstream", "a=ftp://x"],
+            ["--recorded-base", "b=http://x"], ["--pace", "fast"],
+        ] {
             let output = try BuiltBinary.run(["serve", "--port", "0"] + arguments)
             #expect(output.status == 64, "\(arguments): \(output.stderr)")
             #expect(!output.stderr.isEmpty)
@@ -65,15 +69,25 @@ struct ServeCommandTests {
         let chunks: [JSONValue] = ["a", "b", "c"].map { text in
             ResponseNormalization.typed(
                 "openai.types.chat.chat_completion_chunk.ChatCompletionChunk",
-                data: ["id": "x", "object": "chat.completion.chunk", "created": 1,
-                       "choices": [["index": 0, "delta": ["content": .string(text)], "finish_reason": nil]]],
-                requestHash: "0")
+                data: [
+                    "id": "x", "object": "chat.completion.chunk", "created": 1,
+                    "choices": [["index": 0, "delta": ["content": .string(text)], "finish_reason": nil]],
+                ],
+                requestHash: "0"
+            )
         }
         try RecordingStore(root: upstreamRoot.path).save(
             Recording.inference(
-                testID: nil, method: "POST", url: "http://127.0.0.1:9/v1/chat/completions", body: body,
-                endpoint: "/v1/chat/completions", model: "m", outcome: .stream(chunks),
-                extraResponseKeys: ["chunk_offsets_ms": [0, 400, 800]]))
+                testID: nil,
+                method: "POST",
+                url: "http://127.0.0.1:9/v1/chat/completions",
+                body: body,
+                endpoint: "/v1/chat/completions",
+                model: "m",
+                outcome: .stream(chunks),
+                extraResponseKeys: ["chunk_offsets_ms": [0, 400, 800]]
+            )
+        )
         let (upstream, upstreamLine, _) = try start(
             ["--root", upstreamRoot.path, "--upstream", "up=http://127.0.0.1:9/v1", "--pace", "recorded"])
         defer { upstream.terminate() }
@@ -86,8 +100,10 @@ struct ServeCommandTests {
 
         let curl = Process()
         curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = ["-sN", "--max-time", "20", "http://127.0.0.1:\(frontPort)/front/chat/completions",
-            "-H", "Content-Type: application/json", "-d", String(decoding: body.compactBytes(), as: UTF8.self)]
+        curl.arguments = [
+            "-sN", "--max-time", "20", "http://127.0.0.1:\(frontPort)/front/chat/completions",
+            "-H", "Content-Type: application/json", "-d", String(decoding: body.compactBytes(), as: UTF8.self),
+        ]
         let output = Pipe()
         curl.standardOutput = output
         try curl.run()

@@ -5,8 +5,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import Synchronization
 import ServerTestSupport
+import Synchronization
 import TestSupport
 import Testing
 
@@ -31,27 +31,41 @@ struct MCPTests {
                 switch method {
                 case "initialize":
                     headers[HTTPField.Name("Mcp-Session-Id")!] = "upstream-session-\(UUID().uuidString)"
-                    messages.append(["jsonrpc": "2.0", "id": id, "result": ["protocolVersion": "2025-06-18", "serverInfo": ["name": "fake", "version": "1"]]])
+                    messages.append([
+                        "jsonrpc": "2.0", "id": id,
+                        "result": ["protocolVersion": "2025-06-18", "serverInfo": ["name": "fake", "version": "1"]],
+                    ])
                 case "tools/call":
                     messages.append(["jsonrpc": "2.0", "method": "notifications/progress", "params": ["progress": 1]])
                     let city = message["params"]?["arguments"]?["city"]?.stringValue ?? "?"
-                    messages.append(["jsonrpc": "2.0", "id": id, "result": ["content": [["type": "text", "text": .string("Sunny in \(city)")]]]])
+                    messages.append([
+                        "jsonrpc": "2.0", "id": id,
+                        "result": ["content": [["type": "text", "text": .string("Sunny in \(city)")]]],
+                    ])
                 default:
                     messages.append(["jsonrpc": "2.0", "id": id, "result": ["tools": [["name": "weather"]]]])
                 }
-                let body = messages.map { SSEEvent(event: "message", data: String(decoding: $0.compactBytes(), as: UTF8.self)).encoded }
-                    .reduce([], +)
+                let body = messages.map {
+                    SSEEvent(event: "message", data: String(decoding: $0.compactBytes(), as: UTF8.self)).encoded
+                }
+                .reduce([], +)
                 return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
             }
             router.get("/mcp") { _, _ in Response(status: .methodNotAllowed) }
             return Application(
-                router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                onServerRunning: { await onListening($0.localAddress?.port ?? 0) }, logger: testLogger)
+                router: router,
+                configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { await onListening($0.localAddress?.port ?? 0) },
+                logger: testLogger
+            )
         }
     }
 
     /// Sends one JSON-RPC message and returns status, session header and the messages received.
-    static func send(_ port: Int, _ message: JSONValue) async throws -> (status: Int, session: String?, messages: [JSONValue]) {
+    static func send(
+        _ port: Int,
+        _ message: JSONValue
+    ) async throws -> (status: Int, session: String?, messages: [JSONValue]) {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/m/mcp")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -74,18 +88,31 @@ struct MCPTests {
             ["jsonrpc": "2.0", "id": 1, "method": "initialize", "params": ["protocolVersion": "2025-06-18"]],
             ["jsonrpc": "2.0", "method": "notifications/initialized"],
             ["jsonrpc": "2.0", "id": 2, "method": "tools/list"],
-            ["jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": ["name": "weather", "arguments": ["city": "Paris"]]],
+            [
+                "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                "params": ["name": "weather", "arguments": ["city": "Paris"]],
+            ],
         ]
         var recorded: [[JSONValue]] = []
         try await withRunning(server.application) { upstreamPort in
             try await withProxy(
-                mode: .record, root: directory.path, upstreamPort: upstreamPort,
-                configure: { $0.routes = [ProxyRoute(name: "m", upstream: "http://127.0.0.1:\(upstreamPort)", recordedBase: "http://mcp.invalid", adapter: .mcp)] }
+                .test(mode: .record, root: directory.path, upstreamPort: upstreamPort).with {
+                    $0.routes = [
+                        ProxyRoute(
+                            name: "m",
+                            upstream: "http://127.0.0.1:\(upstreamPort)",
+                            recordedBase: "http://mcp.invalid",
+                            adapter: .mcp
+                        )
+                    ]
+                }
             ) { port in
                 for message in exchange {
                     let reply = try await Self.send(port, message)
                     if message["id"] == nil { #expect(reply.status == 202) }
-                    if message["method"] == "initialize" { #expect(reply.session?.hasPrefix("upstream-session-") == true) }
+                    if message["method"] == "initialize" {
+                        #expect(reply.session?.hasPrefix("upstream-session-") == true)
+                    }
                     recorded.append(reply.messages)
                 }
             }
@@ -102,8 +129,16 @@ struct MCPTests {
 
         // Replay with other ids: the answers carry the client's ids; initialize issues a session.
         try await withProxy(
-            mode: .replay, root: directory.path, upstreamPort: nil,
-            configure: { $0.routes = [ProxyRoute(name: "m", upstream: "http://127.0.0.1:9", recordedBase: "http://mcp.invalid", adapter: .mcp)] }
+            .test(mode: .replay, root: directory.path, upstreamPort: nil).with {
+                $0.routes = [
+                    ProxyRoute(
+                        name: "m",
+                        upstream: "http://127.0.0.1:9",
+                        recordedBase: "http://mcp.invalid",
+                        adapter: .mcp
+                    )
+                ]
+            }
         ) { port in
             for (index, message) in exchange.enumerated() {
                 var renumbered = message

@@ -25,25 +25,34 @@ struct OllamaTests {
             var headers = HTTPFields()
             if body["stream"]?.boolValue == false {
                 headers[.contentType] = "application/json; charset=utf-8"
-                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: lines[2].compactBytes())))
+                return Response(
+                    status: .ok,
+                    headers: headers,
+                    body: .init(byteBuffer: ByteBuffer(bytes: lines[2].compactBytes()))
+                )
             }
             headers[.contentType] = "application/x-ndjson"
             return Response(
-                status: .ok, headers: headers,
+                status: .ok,
+                headers: headers,
                 body: ResponseBody { writer in
                     for line in lines { try await writer.write(ByteBuffer(bytes: line.compactBytes() + [0x0A])) }
                     try await writer.finish(nil)
-                })
+                }
+            )
         }
         router.get("/api/tags") { _, _ -> Response in
-            TestUpstream.json(["models": [["name": "llama3.2:3b", "model": "llama3.2:3b", "size": 1]]])
+            FakeUpstream.json(["models": [["name": "llama3.2:3b", "model": "llama3.2:3b", "size": 1]]])
         }
         router.post("/api/show") { _, _ -> Response in
-            TestUpstream.json(["error": "model 'nope' not found"], status: .notFound)
+            FakeUpstream.json(["error": "model 'nope' not found"], status: .notFound)
         }
         return Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { await onListening($0.localAddress?.port ?? 0) }, logger: testLogger)
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { await onListening($0.localAddress?.port ?? 0) },
+            logger: testLogger
+        )
     }
 
     @Test func ndjsonStreamsAreRecordedTypedAndReplayedLineForLine() async throws {
@@ -54,15 +63,31 @@ struct OllamaTests {
         var liveTags = ""
         try await withRunning(Self.upstream) { upstreamPort in
             try await withProxy(
-                mode: .record, root: directory.path, upstreamPort: upstreamPort,
-                configure: { $0.routes = [ProxyRoute(name: "ollama", upstream: "http://127.0.0.1:\(upstreamPort)", recordedBase: "http://localhost:11434")] }
+                .test(mode: .record, root: directory.path, upstreamPort: upstreamPort).with {
+                    $0.routes = [
+                        ProxyRoute(
+                            name: "ollama",
+                            upstream: "http://127.0.0.1:\(upstreamPort)",
+                            recordedBase: "http://localhost:11434"
+                        )
+                    ]
+                }
             ) { port in
                 let client = TestClient(port: port)
-                let reply = try await client.send(.post, "/ollama/api/chat", body: body, headers: [("X-Test-ID", testID)])
+                let reply = try await client.send(
+                    .post,
+                    "/ollama/api/chat",
+                    body: body,
+                    headers: [("X-Test-ID", testID)]
+                )
                 #expect(reply.contentType == "application/x-ndjson")
                 live = reply.text
                 liveTags = try await client.send(.get, "/ollama/api/tags", headers: [("X-Test-ID", testID)]).text
-                let missing = try await client.send(.post, "/ollama/api/show", body: json(["model": "nope"]).compactBytes())
+                let missing = try await client.send(
+                    .post,
+                    "/ollama/api/show",
+                    body: json(["model": "nope"]).compactBytes()
+                )
                 #expect(missing.status == 404)
             }
         }
@@ -71,23 +96,34 @@ struct OllamaTests {
         #expect(lines.allSatisfy { $0.contains(#""created_at":"1970-01-01T00:00:00.000000Z""#) })
         #expect(lines[2].contains(#""total_duration":0"#))
 
-        let chat = try #require(directory.files().first { $0.hasPrefix("tests/ollama/recordings/") && !$0.contains("models-") })
+        let chat = try #require(
+            directory.files().first { $0.hasPrefix("tests/ollama/recordings/") && !$0.contains("models-") }
+        )
         let recording = try Recording(contentsOfFile: "\(directory.path)/\(chat)")
         #expect(recording.method == "POST")
         #expect(recording.url == "http://localhost:11434/api/chat")
         #expect(recording.chunks?.first?["__type__"] == "ollama._types.ChatResponse")
         #expect(directory.files().contains { $0.hasPrefix("tests/ollama/recordings/models-") })
-        for file in directory.files() { #expect(RecordingVerifier.verify(path: "\(directory.path)/\(file)").isOK, "\(file)") }
+        for file in directory.files() {
+            #expect(RecordingVerifier.verify(path: "\(directory.path)/\(file)").isOK, "\(file)")
+        }
 
         try await withProxy(
-            mode: .replay, root: directory.path, upstreamPort: nil,
-            configure: { $0.routes = [ProxyRoute(name: "ollama", upstream: "http://127.0.0.1:9", recordedBase: "http://localhost:11434")] }
+            .test(mode: .replay, root: directory.path, upstreamPort: nil).with {
+                $0.routes = [
+                    ProxyRoute(name: "ollama", upstream: "http://127.0.0.1:9", recordedBase: "http://localhost:11434")
+                ]
+            }
         ) { port in
             let client = TestClient(port: port)
             let replay = try await client.send(.post, "/ollama/api/chat", body: body, headers: [("X-Test-ID", testID)])
             #expect(replay.text == live)
             // Another test of the same file shares the list (the hash has no test id).
-            let tags = try await client.send(.get, "/ollama/api/tags", headers: [("X-Test-ID", "tests/ollama/test_chat.py::another")])
+            let tags = try await client.send(
+                .get,
+                "/ollama/api/tags",
+                headers: [("X-Test-ID", "tests/ollama/test_chat.py::another")]
+            )
             #expect(tags.json == (try JSONValue(parsing: liveTags)))
             let missing = try await client.send(.post, "/ollama/api/show", body: json(["model": "nope"]).compactBytes())
             #expect(missing.status == 404)
@@ -99,10 +135,11 @@ struct OllamaTests {
     func theReferencesProcessListReplays() async throws {
         let root = Shared.root.appendingPathComponent("corpus-sample").path
         try await withProxy(
-            mode: .replay, root: root, upstreamPort: nil,
-            configure: {
+            .test(mode: .replay, root: root, upstreamPort: nil).with {
                 $0.fallbackDirectory = "tests/integration/common/recordings"
-                $0.routes = [ProxyRoute(name: "ollama", upstream: "http://127.0.0.1:9", recordedBase: "http://localhost:11434")]
+                $0.routes = [
+                    ProxyRoute(name: "ollama", upstream: "http://127.0.0.1:9", recordedBase: "http://localhost:11434")
+                ]
             }
         ) { port in
             let reply = try await TestClient(port: port).send(.post, "/ollama/api/ps", body: Array("{}".utf8))

@@ -3,8 +3,8 @@ import APIRecorderProxy
 import Foundation
 import Hummingbird
 import NIOCore
-import Synchronization
 import ServerTestSupport
+import Synchronization
 import TestSupport
 import Testing
 
@@ -20,13 +20,16 @@ struct PlainHTTPTests {
             router.post("/search") { request, _ -> Response in
                 let body = try JSONValue(parsing: Array(buffer: try await request.body.collect(upTo: 1 << 20)))
                 self.keys.withLock { $0.append(body["api_key"]?.stringValue ?? "none") }
-                return TestUpstream.json([
+                return FakeUpstream.json([
                     "query": body["query"] ?? nil, "results": [["url": "https://example.org", "score": 0.9]],
                 ])
             }
             return Application(
-                router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                onServerRunning: { await onListening($0.localAddress?.port ?? 0) }, logger: testLogger)
+                router: router,
+                configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { await onListening($0.localAddress?.port ?? 0) },
+                logger: testLogger
+            )
         }
     }
 
@@ -37,19 +40,26 @@ struct PlainHTTPTests {
         let testID = "tests/tools/test_search.py::test_it"
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(
-                mode: .recordIfMissing, root: directory.path, upstreamPort: upstreamPort,
-                configure: {
-                    $0.routes = [ProxyRoute(
-                        name: "tavily", upstream: "http://127.0.0.1:\(upstreamPort)", recordedBase: "https://api.tavily.com",
-                        keyEnvironmentVariable: "TAVILY_KEY", adapter: .http)]
+                .test(mode: .recordIfMissing, root: directory.path, upstreamPort: upstreamPort).with {
+                    $0.routes = [
+                        ProxyRoute(
+                            name: "tavily",
+                            upstream: "http://127.0.0.1:\(upstreamPort)",
+                            recordedBase: "https://api.tavily.com",
+                            keyEnvironmentVariable: "TAVILY_KEY",
+                            adapter: .http
+                        )
+                    ]
                     $0.environment = ["TAVILY_KEY": "real-key"]
                 }
             ) { port in
                 for clientKey in [secret, "another-dummy-key"] {
                     let reply = try await TestClient(port: port).send(
-                        .post, "/tavily/search?key=\(secret)",
+                        .post,
+                        "/tavily/search?key=\(secret)",
                         body: json(["query": "Paris weather", "api_key": .string(clientKey)]).compactBytes(),
-                        headers: [("X-Test-ID", testID)])
+                        headers: [("X-Test-ID", testID)]
+                    )
                     #expect(reply.status == 200)
                     #expect(reply.json?["results"]?.arrayValue?.count == 1)
                 }
@@ -76,22 +86,30 @@ struct PlainHTTPTests {
             .filter { $0.kind == .http }
         #expect(recordings.count == 8)
         try await withProxy(
-            mode: .replay, root: root, upstreamPort: nil,
-            configure: {
+            .test(mode: .replay, root: root, upstreamPort: nil).with {
                 $0.fallbackDirectory = "tests/integration/common/recordings"
                 $0.routes = [
-                    ProxyRoute(name: "ollama", upstream: "http://127.0.0.1:9/v1", recordedBase: "http://0.0.0.0:11434/v1"),
                     ProxyRoute(
-                        name: "gemini", upstream: "http://127.0.0.1:9/v1beta",
-                        recordedBase: "https://generativelanguage.googleapis.com/v1beta"),
+                        name: "ollama",
+                        upstream: "http://127.0.0.1:9/v1",
+                        recordedBase: "http://0.0.0.0:11434/v1"
+                    ),
+                    ProxyRoute(
+                        name: "gemini",
+                        upstream: "http://127.0.0.1:9/v1beta",
+                        recordedBase: "https://generativelanguage.googleapis.com/v1beta"
+                    ),
                 ]
             }
         ) { port in
             for recording in recordings {
                 let route = recording.url!.contains("googleapis") ? "gemini/interactions" : "ollama/messages"
                 let reply = try await TestClient(port: port).send(
-                    .post, "/\(route)", body: recording.request["payload"]!.compactBytes(),
-                    headers: [("X-Test-ID", recording.testID!)])
+                    .post,
+                    "/\(route)",
+                    body: recording.request["payload"]!.compactBytes(),
+                    headers: [("X-Test-ID", recording.testID!)]
+                )
                 if let lines = recording.chunks {
                     #expect(reply.status == 200)
                     #expect(reply.contentType == "text/event-stream")

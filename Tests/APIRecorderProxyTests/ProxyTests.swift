@@ -18,7 +18,7 @@ struct ProxyTests {
 
     @Test func recordsThenReplaysWithTheUpstreamStopped() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         var recorded: TestClient.Reply?
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(mode: .recordIfMissing, root: directory.path, upstreamPort: upstreamPort) { port in
@@ -47,7 +47,7 @@ struct ProxyTests {
 
     @Test func streamsAreTeedChunkByChunkAndReplayedWithTheSameEvents() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         upstream.streamGate.close()
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(mode: .record, root: directory.path, upstreamPort: upstreamPort) { port in
@@ -55,9 +55,13 @@ struct ProxyTests {
                 var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/up/chat/completions")
                 request.method = .POST
                 request.headers.add(name: "X-Test-ID", value: "tests/proxy/test_stream.py::test_it")
-                request.body = .bytes(ByteBuffer(bytes: json([
-                    "model": "test-model", "messages": [["role": "user", "content": "count"]], "stream": true,
-                ]).compactBytes()))
+                request.body = .bytes(
+                    ByteBuffer(
+                        bytes: json([
+                            "model": "test-model", "messages": [["role": "user", "content": "count"]], "stream": true,
+                        ]).compactBytes()
+                    )
+                )
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
                 #expect(response.headers.first(name: "content-type") == "text/event-stream")
                 var received: [UInt8] = []
@@ -69,7 +73,9 @@ struct ProxyTests {
                 #expect(String(decoding: received, as: UTF8.self).contains("one "))
                 #expect(self.recordings(directory).isEmpty, "the recording is written only when the stream completes")
                 upstream.streamGate.open()
-                while var buffer = try await iterator.next() { received += buffer.readBytes(length: buffer.readableBytes) ?? [] }
+                while var buffer = try await iterator.next() {
+                    received += buffer.readBytes(length: buffer.readableBytes) ?? []
+                }
                 let text = String(decoding: received, as: UTF8.self)
                 #expect(text.hasSuffix("data: [DONE]\n\n"))
             }
@@ -84,10 +90,12 @@ struct ProxyTests {
 
         try await withProxy(mode: .replay, root: directory.path, upstreamPort: nil) { port in
             let replay = try await TestClient(port: port).send(
-                .post, "/up/chat/completions",
+                .post,
+                "/up/chat/completions",
                 body: json(["model": "test-model", "messages": [["role": "user", "content": "count"]], "stream": true])
                     .compactBytes(),
-                headers: [("X-Test-ID", "tests/proxy/test_stream.py::test_it")])
+                headers: [("X-Test-ID", "tests/proxy/test_stream.py::test_it")]
+            )
             let events = replay.text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
             #expect(events.count == 4)
             #expect(events.last == "data: [DONE]")
@@ -101,19 +109,33 @@ struct ProxyTests {
         let chunk: (String) -> JSONValue = { text in
             ResponseNormalization.typed(
                 "openai.types.chat.chat_completion_chunk.ChatCompletionChunk",
-                data: ["id": "x", "object": "chat.completion.chunk", "created": 1, "choices": [["index": 0, "delta": ["content": .string(text)]]]],
-                requestHash: "0")
+                data: [
+                    "id": "x", "object": "chat.completion.chunk", "created": 1,
+                    "choices": [["index": 0, "delta": ["content": .string(text)]]],
+                ],
+                requestHash: "0"
+            )
         }
         let recording = Recording.inference(
-            testID: nil, method: "POST", url: "http://127.0.0.1:9/v1/chat/completions", body: body,
-            endpoint: "/v1/chat/completions", model: "m", outcome: .stream([chunk("a"), chunk("b")]),
-            extraResponseKeys: ["chunk_offsets_ms": [0, 1500]])
+            testID: nil,
+            method: "POST",
+            url: "http://127.0.0.1:9/v1/chat/completions",
+            body: body,
+            endpoint: "/v1/chat/completions",
+            model: "m",
+            outcome: .stream([chunk("a"), chunk("b")]),
+            extraResponseKeys: ["chunk_offsets_ms": [0, 1500]]
+        )
         try RecordingStore(root: directory.path).save(recording)
         // A long gap keeps the two cases apart even on a loaded machine.
         for (pace, atLeast) in [(ReplayPace.none, 0.0), (.recorded, 1.45)] {
             try await withProxy(mode: .replay, root: directory.path, upstreamPort: nil, pace: pace) { port in
                 let started = Date()
-                let reply = try await TestClient(port: port).send(.post, "/up/chat/completions", body: body.compactBytes())
+                let reply = try await TestClient(port: port).send(
+                    .post,
+                    "/up/chat/completions",
+                    body: body.compactBytes()
+                )
                 let elapsed = Date().timeIntervalSince(started)
                 #expect(reply.status == 200)
                 #expect(elapsed >= atLeast)
@@ -124,7 +146,7 @@ struct ProxyTests {
 
     @Test func errorStatusesAreRecordedAsExceptionsAndReplayed() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(mode: .record, root: directory.path, upstreamPort: upstreamPort) { port in
                 let reply = try await TestClient(port: port).chat("rate limit")
@@ -149,10 +171,12 @@ struct ProxyTests {
 
     @Test func aMidStreamFailureIsRecordedAndFailsTheSameWayOnReplay() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(mode: .record, root: directory.path, upstreamPort: upstreamPort) { port in
-                await #expect(throws: (any Error).self) { _ = try await TestClient(port: port).chat("fail midway", stream: true) }
+                await #expect(throws: (any Error).self) {
+                    _ = try await TestClient(port: port).chat("fail midway", stream: true)
+                }
             }
         }
         let files = recordings(directory)
@@ -164,9 +188,13 @@ struct ProxyTests {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/up/chat/completions")
             request.method = .POST
             request.headers.add(name: "X-Test-ID", value: "tests/proxy/test_chat.py::test_it")
-            request.body = .bytes(ByteBuffer(bytes: json([
-                "model": "test-model", "messages": [["role": "user", "content": "fail midway"]], "stream": true,
-            ]).compactBytes()))
+            request.body = .bytes(
+                ByteBuffer(
+                    bytes: json([
+                        "model": "test-model", "messages": [["role": "user", "content": "fail midway"]], "stream": true,
+                    ]).compactBytes()
+                )
+            )
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
             var received = ""
             await #expect(throws: (any Error).self) {
@@ -185,11 +213,12 @@ struct ProxyTests {
             #expect(reply.json?["error"]?["type"] == "upstream_unreachable")
             #expect(reply.json?["error"]?["message"]?.stringValue?.contains("http://127.0.0.1:9/v1") == true)
         }
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(
-                mode: .record, root: directory.path, upstreamPort: upstreamPort,
-                configure: { $0.upstreamTimeout = .seconds(1) }
+                .test(mode: .record, root: directory.path, upstreamPort: upstreamPort).with {
+                    $0.upstreamTimeout = .seconds(1)
+                }
             ) { port in
                 let reply = try await TestClient(port: port).chat("slow")
                 #expect(reply.status == 504)
@@ -207,9 +236,10 @@ struct ProxyTests {
             let error = try #require(reply.json?["error"])
             #expect(error["type"] == "recording_not_found")
             let message = try #require(error["message"]?.stringValue)
-            for part in ["hash ", "tests/proxy/test_chat.py::test_it", "POST http://127.0.0.1:9/v1/chat/completions",
-                "model: test-model", "\(directory.path)/tests/proxy/recordings", "record-if-missing"]
-            {
+            for part in [
+                "hash ", "tests/proxy/test_chat.py::test_it", "POST http://127.0.0.1:9/v1/chat/completions",
+                "model: test-model", "\(directory.path)/tests/proxy/recordings", "record-if-missing",
+            ] {
                 #expect(message.contains(part), "\(part) missing from: \(message)")
             }
             // Still serving.
@@ -220,13 +250,17 @@ struct ProxyTests {
     @Test func badRequestsGetClearErrorsAndWriteNothing() async throws {
         let directory = try TemporaryDirectory()
         try await withProxy(
-            mode: .recordIfMissing, root: directory.path, upstreamPort: 9, configure: { $0.maxBodyBytes = 1000 }
+            .test(mode: .recordIfMissing, root: directory.path, upstreamPort: 9).with { $0.maxBodyBytes = 1000 }
         ) { port in
             let client = TestClient(port: port)
             let malformed = try await client.send(.post, "/up/chat/completions", body: Array(#"{"model": "#.utf8))
             #expect(malformed.status == 400)
             #expect(malformed.json?["error"]?["message"]?.stringValue?.contains("not valid JSON") == true)
-            let invalidUTF8 = try await client.send(.post, "/up/chat/completions", body: Array(#"{"model": ""#.utf8) + [0xFF, 0x22, 0x7D])
+            let invalidUTF8 = try await client.send(
+                .post,
+                "/up/chat/completions",
+                body: Array(#"{"model": ""#.utf8) + [0xFF, 0x22, 0x7D]
+            )
             #expect(invalidUTF8.status == 400)
             #expect(invalidUTF8.json?["error"]?["message"]?.stringValue?.contains("invalid UTF-8") == true)
             let large = try await client.send(.post, "/up/chat/completions", body: Array(repeating: 0x20, count: 5000))
@@ -243,7 +277,7 @@ struct ProxyTests {
 
     @Test func identicalConcurrentRequestsShareOneUpstreamCall() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         upstream.streamGate.close()
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(mode: .recordIfMissing, root: directory.path, upstreamPort: upstreamPort) { port in
@@ -258,14 +292,18 @@ struct ProxyTests {
                 #expect(replies.count == 64)
                 // The leader's client saw the live stream; the others the replay of its recording:
                 // the same events.
-                let contents = Set(replies.map { reply in
-                    reply.components(separatedBy: "\n\n").filter { !$0.isEmpty }.map { event -> String in
-                        guard event.hasPrefix("data: {"), let data = try? JSONValue(parsing: String(event.dropFirst(6))) else {
-                            return event
+                let contents = Set(
+                    replies.map { reply in
+                        reply.components(separatedBy: "\n\n").filter { !$0.isEmpty }.map { event -> String in
+                            guard event.hasPrefix("data: {"),
+                                let data = try? JSONValue(parsing: String(event.dropFirst(6)))
+                            else {
+                                return event
+                            }
+                            return data["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue ?? ""
                         }
-                        return data["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue ?? ""
                     }
-                })
+                )
                 #expect(contents.count == 1, "\(contents)")
             }
         }
@@ -275,7 +313,7 @@ struct ProxyTests {
 
     @Test func liveModePassesThroughAndCountsOnce() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(mode: .live, root: directory.path, upstreamPort: upstreamPort) { port in
                 let reply = try await TestClient(port: port).chat("live")
@@ -291,23 +329,43 @@ struct ProxyTests {
 
     @Test func testIDsComeFromHeadersProviderDataOrTheControlEndpoint() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(mode: .record, root: directory.path, upstreamPort: upstreamPort) { port in
                 let client = TestClient(port: port)
                 let body = json(["model": "m", "messages": [["role": "user", "content": "id"]]]).compactBytes()
-                _ = try await client.send(.post, "/up/chat/completions", body: body, headers: [("x-test-id", "a/test_one.py::t")])
                 _ = try await client.send(
-                    .post, "/up/chat/completions", body: body,
-                    headers: [("X-OGX-Provider-Data", #"{"__test_id": "b/test_two.py::t"}"#)])
+                    .post,
+                    "/up/chat/completions",
+                    body: body,
+                    headers: [("x-test-id", "a/test_one.py::t")]
+                )
                 _ = try await client.send(
-                    .post, "/up/chat/completions", body: body,
-                    headers: [("X-LlamaStack-Provider-Data", #"{"__test_id": "c/test_three.py::t"}"#)])
-                let set = try await client.send(.post, "/__recorder/test", body: Array(#"{"test_id": "d/test_four.py::t"}"#.utf8))
+                    .post,
+                    "/up/chat/completions",
+                    body: body,
+                    headers: [("X-OGX-Provider-Data", #"{"__test_id": "b/test_two.py::t"}"#)]
+                )
+                _ = try await client.send(
+                    .post,
+                    "/up/chat/completions",
+                    body: body,
+                    headers: [("X-LlamaStack-Provider-Data", #"{"__test_id": "c/test_three.py::t"}"#)]
+                )
+                let set = try await client.send(
+                    .post,
+                    "/__recorder/test",
+                    body: Array(#"{"test_id": "d/test_four.py::t"}"#.utf8)
+                )
                 #expect(set.status == 200)
                 _ = try await client.send(.post, "/up/chat/completions", body: body)
                 // A header wins over the current id.
-                _ = try await client.send(.post, "/up/chat/completions", body: body, headers: [("X-Test-Id", "e/test_five.py::t")])
+                _ = try await client.send(
+                    .post,
+                    "/up/chat/completions",
+                    body: body,
+                    headers: [("X-Test-Id", "e/test_five.py::t")]
+                )
                 _ = try await client.send(.post, "/__recorder/test", body: Array(#"{"test_id": null}"#.utf8))
                 _ = try await client.send(.post, "/up/chat/completions", body: body)
                 let report = try await client.send(.get, "/__recorder/report")
@@ -315,20 +373,23 @@ struct ProxyTests {
             }
         }
         let folders = Set(recordings(directory).map { ($0 as NSString).deletingLastPathComponent })
-        #expect(folders == ["a/recordings", "b/recordings", "c/recordings", "d/recordings", "e/recordings", "recordings"])
+        #expect(
+            folders == ["a/recordings", "b/recordings", "c/recordings", "d/recordings", "e/recordings", "recordings"]
+        )
     }
 
     @Test func toolCallIDsAreDeterministicSoReRecordingsAreIdentical() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         var files: [[UInt8]] = []
         var clientIDs: [String] = []
         for _ in 0..<2 {
             try await withRunning(upstream.application) { upstreamPort in
                 // The upstream's port changes between runs; the recorded base keeps the identity stable.
                 try await withProxy(
-                    mode: .record, root: directory.path, upstreamPort: upstreamPort,
-                    configure: { $0.routes[0].recordedBase = "http://upstream.test/v1" }
+                    .test(mode: .record, root: directory.path, upstreamPort: upstreamPort).with {
+                        $0.routes[0].recordedBase = "http://upstream.test/v1"
+                    }
                 ) { port in
                     let reply = try await TestClient(port: port).chat("call a tool")
                     let call = reply.json?["choices"]?.arrayValue?.first?["message"]?["tool_calls"]?.arrayValue?.first
@@ -339,14 +400,17 @@ struct ProxyTests {
         }
         #expect(clientIDs[0] == clientIDs[1])
         #expect(clientIDs[0].hasPrefix("call_") && clientIDs[0].count == 29)
-        #expect(Bool(files[0] == files[1]), "re-recording differs:\n\(String(decoding: files[0], as: UTF8.self))\n---\n\(String(decoding: files[1], as: UTF8.self))")
+        #expect(
+            Bool(files[0] == files[1]),
+            "re-recording differs:\n\(String(decoding: files[0], as: UTF8.self))\n---\n\(String(decoding: files[1], as: UTF8.self))"
+        )
         let recording = try Recording(parsing: files[0])
         #expect(clientIDs[0] == DeterministicToolCallIDs.id(requestHash: recording.hash, choice: 0, toolCall: 0))
     }
 
     @Test func otherEndpointsKeepTheirQueryStringInTheIdentity() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(mode: .record, root: directory.path, upstreamPort: upstreamPort) { port in
                 let first = try await TestClient(port: port).send(.get, "/up/items?page=1")
@@ -368,10 +432,14 @@ struct ProxyTests {
 
     @Test func modelListsAreSharedAcrossTestsAndUseTheModelsFileName() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(mode: .record, root: directory.path, upstreamPort: upstreamPort) { port in
-                let reply = try await TestClient(port: port).send(.get, "/up/models", headers: [("X-Test-ID", "x/test_a.py::t")])
+                let reply = try await TestClient(port: port).send(
+                    .get,
+                    "/up/models",
+                    headers: [("X-Test-ID", "x/test_a.py::t")]
+                )
                 #expect(reply.json?["data"]?.arrayValue?.count == 1)
             }
         }
@@ -379,7 +447,11 @@ struct ProxyTests {
         #expect(files.count == 1)
         #expect(files.first?.hasPrefix("x/recordings/models-") == true)
         try await withProxy(mode: .replay, root: directory.path, upstreamPort: nil) { port in
-            let reply = try await TestClient(port: port).send(.get, "/up/models", headers: [("X-Test-ID", "x/test_b.py::t")])
+            let reply = try await TestClient(port: port).send(
+                .get,
+                "/up/models",
+                headers: [("X-Test-ID", "x/test_b.py::t")]
+            )
             #expect(reply.status == 200)
             #expect(reply.json?["object"] == "list")
             #expect(reply.json?["data"]?.arrayValue?.first?["id"] == "test-model")
@@ -388,24 +460,28 @@ struct ProxyTests {
 
     @Test func secretsInHeadersNeverReachARecordingAndKeysCanBeInjected() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = TestUpstream()
+        let upstream = FakeUpstream()
         let secret = "sk-secret-\(UUID().uuidString)"
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(
-                mode: .record, root: directory.path, upstreamPort: upstreamPort,
-                configure: {
+                .test(mode: .record, root: directory.path, upstreamPort: upstreamPort).with {
                     $0.routes[0].keyEnvironmentVariable = "UPSTREAM_KEY"
                     $0.environment = ["UPSTREAM_KEY": "real-key"]
                 }
             ) { port in
-                let body = json(["model": "m", "messages": [["role": "user", "content": "hi"]], "api_key": .string(secret)])
-                    .compactBytes()
+                let body = json([
+                    "model": "m", "messages": [["role": "user", "content": "hi"]], "api_key": .string(secret),
+                ])
+                .compactBytes()
                 _ = try await TestClient(port: port).send(
-                    .post, "/up/chat/completions?key=\(secret)", body: body,
+                    .post,
+                    "/up/chat/completions?key=\(secret)",
+                    body: body,
                     headers: [
                         ("Authorization", "Bearer \(secret)"), ("X-Api-Key", secret), ("Api-Key", secret),
                         ("X-Goog-Api-Key", secret), ("Anthropic-Api-Key", secret), ("Cookie", "s=\(secret)"),
-                    ])
+                    ]
+                )
             }
         }
         // The real key replaced the client's everywhere the client put one.
@@ -421,15 +497,27 @@ struct ProxyTests {
     func theSeedReplaysUnchangedWithARecordedBase() async throws {
         let root = Shared.root.appendingPathComponent("fixtures/seed").path
         try await withProxy(
-            mode: .replay, root: root, upstreamPort: nil,
-            configure: {
-                $0.routes = [ProxyRoute(name: "openai", upstream: "https://api.openai.com/v1", recordedBase: "https://api.openai.com/v1/v1")]
+            .test(mode: .replay, root: root, upstreamPort: nil).with {
+                $0.routes = [
+                    ProxyRoute(
+                        name: "openai",
+                        upstream: "https://api.openai.com/v1",
+                        recordedBase: "https://api.openai.com/v1/v1"
+                    )
+                ]
                 $0.fallbackDirectory = "tests/integration/common/recordings"
             }
         ) { port in
-            let seed = try Recording(contentsOfFile: "\(root)/tests/integration/responses/recordings/aa152c7d111f58cc0fe23fc14264ffc74e4938b686527481b55a207e1d20cb90.json")
+            let seed = try Recording(
+                contentsOfFile:
+                    "\(root)/tests/integration/responses/recordings/aa152c7d111f58cc0fe23fc14264ffc74e4938b686527481b55a207e1d20cb90.json"
+            )
             let reply = try await TestClient(port: port).send(
-                .post, "/openai/chat/completions", body: seed.request["body"]!.compactBytes(), headers: [("X-Test-ID", seed.testID!)])
+                .post,
+                "/openai/chat/completions",
+                body: seed.request["body"]!.compactBytes(),
+                headers: [("X-Test-ID", seed.testID!)]
+            )
             #expect(reply.status == 200)
             let chunks = reply.text.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: {") }
             #expect(chunks.count == 18)
@@ -442,7 +530,9 @@ struct ProxyTests {
 struct ProxyConfigurationTests {
     @Test func routeBasesLoseOneTrailingSlashButKeepTheScheme() {
         #expect(ProxyRoute(name: "a", upstream: "https://api.openai.com/v1/").upstream == "https://api.openai.com/v1")
-        #expect(ProxyRoute(name: "a", upstream: "http://h/v1", recordedBase: "vertexai://").recordedBase == "vertexai://")
+        #expect(
+            ProxyRoute(name: "a", upstream: "http://h/v1", recordedBase: "vertexai://").recordedBase == "vertexai://"
+        )
         #expect(ProxyRoute(name: "a", upstream: "http://h/v1").recordedBase == "http://h/v1")
     }
 }

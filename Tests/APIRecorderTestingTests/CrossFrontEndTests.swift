@@ -18,14 +18,19 @@ struct CrossFrontEndTests {
     static let testID = "Tests/AgentTests/ChatTests.swift::ChatTests/crossesOver()"
 
     /// Runs the proxy with one route, `up`, to `upstreamPort`'s `/v1`.
-    func withProxy(mode: RecordingMode, root: String, upstreamPort: Int, _ body: (Int) async throws -> Void) async throws {
+    func withProxy(
+        mode: RecordingMode,
+        root: String,
+        upstreamPort: Int,
+        _ body: (Int) async throws -> Void
+    ) async throws {
         var configuration = ProxyConfiguration()
         configuration.port = 0
         configuration.mode = mode
         configuration.root = root
         configuration.routes = [ProxyRoute(name: "up", upstream: "http://127.0.0.1:\(upstreamPort)/v1")]
         let frozen = configuration
-        try await withRunning({ buildApplication(frozen, logger: quietLogger, onListening: $0) }, body)
+        try await withRunning({ buildApplication(frozen, logger: testLogger, onListening: $0) }, body)
     }
 
     /// A chat completion sent through the proxy, as any client would.
@@ -41,21 +46,35 @@ struct CrossFrontEndTests {
     }
 
     /// The same request through URLSession in process.
-    func viaURLSession(root: String, mode: RecordingMode, upstreamPort: Int, prompt: String, stream: Bool = false) async throws -> [UInt8] {
+    func viaURLSession(
+        root: String,
+        mode: RecordingMode,
+        upstreamPort: Int,
+        prompt: String,
+        stream: Bool = false
+    ) async throws -> [UInt8] {
         let scope = try RecordingScope(root: root, mode: mode, testID: Self.testID)
         return try await HookTests.send(
-            .urlSession, scope: scope, url: "http://127.0.0.1:\(upstreamPort)/v1/chat/completions", body: chatBody(prompt, stream: stream)
+            .urlSession,
+            scope: scope,
+            url: "http://127.0.0.1:\(upstreamPort)/v1/chat/completions",
+            body: chatBody(prompt, stream: stream)
         ).body
     }
 
     @Test func filesRecordedByEitherAreByteIdentical() async throws {
         let proxyRoot = try TemporaryDirectory()
         let sessionRoot = try TemporaryDirectory()
-        try await withRunning(Upstream().application) { upstreamPort in
+        try await withRunning(FakeUpstream().application) { upstreamPort in
             try await withProxy(mode: .record, root: proxyRoot.path, upstreamPort: upstreamPort) { port in
                 _ = try await viaProxy(port: port, prompt: "same")
             }
-            _ = try await viaURLSession(root: sessionRoot.path, mode: .record, upstreamPort: upstreamPort, prompt: "same")
+            _ = try await viaURLSession(
+                root: sessionRoot.path,
+                mode: .record,
+                upstreamPort: upstreamPort,
+                prompt: "same"
+            )
         }
         let files = proxyRoot.files()
         #expect(files.count == 1)
@@ -71,7 +90,7 @@ struct CrossFrontEndTests {
         let root = try TemporaryDirectory()
         var live: [[UInt8]] = []
         var upstreamPort = 0
-        try await withRunning(Upstream().application) { port in
+        try await withRunning(FakeUpstream().application) { port in
             upstreamPort = port
             try await withProxy(mode: .record, root: root.path, upstreamPort: port) { proxyPort in
                 live.append(try await viaProxy(port: proxyPort, prompt: "whole"))
@@ -80,7 +99,13 @@ struct CrossFrontEndTests {
         }
         // Upstream and proxy gone.
         let whole = try await viaURLSession(root: root.path, mode: .replay, upstreamPort: upstreamPort, prompt: "whole")
-        let streamed = try await viaURLSession(root: root.path, mode: .replay, upstreamPort: upstreamPort, prompt: "streamed", stream: true)
+        let streamed = try await viaURLSession(
+            root: root.path,
+            mode: .replay,
+            upstreamPort: upstreamPort,
+            prompt: "streamed",
+            stream: true
+        )
         #expect(Bool(whole == live[0]))
         #expect(Bool(streamed == live[1]))
     }
@@ -89,10 +114,18 @@ struct CrossFrontEndTests {
         let root = try TemporaryDirectory()
         var live: [[UInt8]] = []
         var upstreamPort = 0
-        try await withRunning(Upstream().application) { port in
+        try await withRunning(FakeUpstream().application) { port in
             upstreamPort = port
             live.append(try await viaURLSession(root: root.path, mode: .record, upstreamPort: port, prompt: "whole"))
-            live.append(try await viaURLSession(root: root.path, mode: .record, upstreamPort: port, prompt: "streamed", stream: true))
+            live.append(
+                try await viaURLSession(
+                    root: root.path,
+                    mode: .record,
+                    upstreamPort: port,
+                    prompt: "streamed",
+                    stream: true
+                )
+            )
         }
         try await withProxy(mode: .replay, root: root.path, upstreamPort: upstreamPort) { proxyPort in
             let whole = try await viaProxy(port: proxyPort, prompt: "whole")

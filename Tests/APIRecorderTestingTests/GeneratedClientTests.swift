@@ -13,17 +13,22 @@ import Testing
 struct GeneratedClientTests {
     static let testID = "Tests/AgentTests/OpenAPITests.swift::OpenAPITests/chat()"
 
-    func ask(_ prompt: String, port: Int, scope: RecordingScope) async throws -> Operations.createChatCompletion.Output {
-        let client = Client(serverURL: URL(string: "http://127.0.0.1:\(port)/v1")!, transport: RecordingClientTransport(scope: scope))
+    func ask(_ prompt: String, port: Int, scope: RecordingScope) async throws -> Operations.createChatCompletion.Output
+    {
+        let client = Client(
+            serverURL: URL(string: "http://127.0.0.1:\(port)/v1")!,
+            transport: RecordingClientTransport(scope: scope)
+        )
         return try await client.createChatCompletion(
-            body: .json(.init(model: "m", messages: [.init(role: "user", content: prompt)], stream: false)))
+            body: .json(.init(model: "m", messages: [.init(role: "user", content: prompt)], stream: false))
+        )
     }
 
     @Test func recordsThenReplaysThroughTheGeneratedClient() async throws {
         let directory = try TemporaryDirectory()
         var port = 0
         var live: Components.Schemas.ChatCompletion?
-        try await withRunning(Upstream().application) { upstreamPort in
+        try await withRunning(FakeUpstream().application) { upstreamPort in
             port = upstreamPort
             let scope = try RecordingScope(root: directory.path, mode: .record, testID: Self.testID)
             live = try await ask("generated", port: port, scope: scope).ok.body.json

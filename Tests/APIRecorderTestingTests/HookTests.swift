@@ -5,8 +5,8 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import OpenAPIRuntime
-import Synchronization
 import ServerTestSupport
+import Synchronization
 import TestSupport
 import Testing
 
@@ -31,7 +31,11 @@ struct HookTests {
 
     /// Sends a POST through `hook` in `scope`; calls `onChunk` with each body chunk as it arrives.
     static func send(
-        _ hook: Hook, scope: RecordingScope, url: String, body: [UInt8], onChunk: @Sendable ([UInt8]) async -> Void = { _ in }
+        _ hook: Hook,
+        scope: RecordingScope,
+        url: String,
+        body: [UInt8],
+        onChunk: @Sendable ([UInt8]) async -> Void = { _ in }
     ) async throws -> (status: Int, body: [UInt8]) {
         var received: [UInt8] = []
         switch hook {
@@ -69,9 +73,18 @@ struct HookTests {
             let parsed = URL(string: url)!
             let base = URL(string: "\(parsed.scheme!)://\(parsed.host!):\(parsed.port!)")!
             let request = HTTPRequest(
-                method: .post, scheme: nil, authority: nil, path: parsed.path, headerFields: [.contentType: "application/json"])
+                method: .post,
+                scheme: nil,
+                authority: nil,
+                path: parsed.path,
+                headerFields: [.contentType: "application/json"]
+            )
             let (response, responseBody) = try await RecordingClientTransport(scope: scope).send(
-                request, body: HTTPBody(body), baseURL: base, operationID: "createChatCompletion")
+                request,
+                body: HTTPBody(body),
+                baseURL: base,
+                operationID: "createChatCompletion"
+            )
             if let responseBody {
                 for try await chunk in responseBody {
                     await onChunk(Array(chunk))
@@ -86,7 +99,7 @@ struct HookTests {
     func recordsThenReplaysWithTheUpstreamStopped(_ hook: Hook) async throws {
         let directory = try TemporaryDirectory()
         let testID = "Tests/AgentTests/ChatTests.swift::ChatTests/\(hook)()"
-        let upstream = Upstream()
+        let upstream = FakeUpstream()
         var port = 0
         var live: [(Int, [UInt8])] = []
         try await withRunning(upstream.application) { upstreamPort in
@@ -98,8 +111,10 @@ struct HookTests {
         }
         #expect(upstream.calls.load(ordering: .relaxed) == 2)
         #expect(live[0].0 == 200)
-        #expect(try JSONValue(parsing: live[0].1)["choices"]?.arrayValue?.first?["message"]?["content"] == "echo: whole")
-        #expect(streamedText(live[1].1) == "Hello streamed", "\(String(decoding: live[1].1, as: UTF8.self))")
+        #expect(
+            try JSONValue(parsing: live[0].1)["choices"]?.arrayValue?.first?["message"]?["content"] == "echo: whole"
+        )
+        #expect(streamedText(live[1].1) == "one two three (streamed)", "\(String(decoding: live[1].1, as: UTF8.self))")
 
         let files = directory.files()
         #expect(files.count == 2)
@@ -119,13 +134,14 @@ struct HookTests {
     @Test(arguments: Hook.streaming)
     func streamsArriveBeforeTheUpstreamHasSentTheLastChunk(_ hook: Hook) async throws {
         let directory = try TemporaryDirectory()
-        let upstream = Upstream(holdingStreams: true)
+        let upstream = FakeUpstream()
+        upstream.streamGate.close()
         let firstBeforeRelease = Atomic<Bool>(false)
         let chunksSeen = Atomic<Int>(0)
         let timedOut = Flag()
         try await withRunning(upstream.application) { port in
             let scope = try RecordingScope(root: directory.path, mode: .record, testID: "Tests/T/S.swift::S/\(hook)()")
-            let gate = upstream.streamGate!
+            let gate = upstream.streamGate
             // Opens the upstream's gate after a while even if no chunk came, so a buffering hook
             // fails the expectation below instead of hanging.
             let fallback = Task {
@@ -134,7 +150,10 @@ struct HookTests {
                 gate.open()
             }
             let reply = try await Self.send(
-                hook, scope: scope, url: "http://127.0.0.1:\(port)/v1/chat/completions", body: chatBody("now", stream: true)
+                hook,
+                scope: scope,
+                url: "http://127.0.0.1:\(port)/v1/chat/completions",
+                body: chatBody("now", stream: true)
             ) { _ in
                 if chunksSeen.add(1, ordering: .relaxed).newValue == 1 {
                     // Unless the fallback fired, the upstream is still holding the rest of its stream.
@@ -143,7 +162,7 @@ struct HookTests {
                 }
             }
             fallback.cancel()
-            #expect(streamedText(reply.body) == "Hello now")
+            #expect(streamedText(reply.body) == "one two three (now)")
         }
         let incremental = firstBeforeRelease.load(ordering: .relaxed)
         let seen = chunksSeen.load(ordering: .relaxed)
@@ -154,7 +173,7 @@ struct HookTests {
 
     @Test func parallelScopesWithDifferentTestIDsDoNotCross() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = Upstream()
+        let upstream = FakeUpstream()
         let count = 8
         let testID: @Sendable (Int) -> String = { "Tests/Parallel/P\($0).swift::P/t()" }
         try await withRunning(upstream.application) { port in
@@ -165,8 +184,11 @@ struct HookTests {
                         try await scope.withValue {
                             // The same prompt everywhere: only the test id tells the recordings apart.
                             let reply = try await Self.send(
-                                .urlSession, scope: RecordingScope.current!, url: "http://127.0.0.1:\(port)/v1/chat/completions",
-                                body: chatBody("same"))
+                                .urlSession,
+                                scope: RecordingScope.current!,
+                                url: "http://127.0.0.1:\(port)/v1/chat/completions",
+                                body: chatBody("same")
+                            )
                             #expect(reply.status == 200)
                         }
                     }
@@ -186,7 +208,7 @@ struct HookTests {
 
     @Test func dataTasksWithCompletionHandlersAreRecordedToo() async throws {
         let directory = try TemporaryDirectory()
-        let upstream = Upstream()
+        let upstream = FakeUpstream()
         var live = Data()
         let url = Mutex<String>("")
         try await withRunning(upstream.application) { port in
@@ -206,7 +228,7 @@ struct HookTests {
     @Test(.recording(mode: .record, root: Roots.global, globalURLProtocol: true))
     func aGloballyInstalledProtocolServesTheSharedSession() async throws {
         let testID = try #require(RecordingScope.current?.testID)
-        let upstream = Upstream()
+        let upstream = FakeUpstream()
         var live = Data()
         var port = 0
         try await withRunning(upstream.application) { upstreamPort in
@@ -236,7 +258,7 @@ struct HookTests {
     @Test func secretsNeverReachARecording() async throws {
         let directory = try TemporaryDirectory()
         let secret = "sk-secret-\(UUID().uuidString)"
-        try await withRunning(Upstream().application) { port in
+        try await withRunning(FakeUpstream().application) { port in
             let scope = try RecordingScope(root: directory.path, mode: .record, testID: "Tests/T/Secret.swift::S/t()")
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/search?key=\(secret)")!)
             request.httpMethod = "POST"

@@ -1,6 +1,7 @@
 import APIRecorder
 import APIRecorderTesting
 import Foundation
+import ServerTestSupport
 import TestSupport
 import Testing
 
@@ -20,8 +21,13 @@ struct TraitTests {
     @Test(.recording)
     func namesTheTestAfterItsFileSoRecordingsLiveBesideIt() throws {
         let scope = try #require(RecordingScope.current)
-        #expect(scope.testID == "Tests/APIRecorderTestingTests/TraitTests.swift::TraitTests/namesTheTestAfterItsFileSoRecordingsLiveBesideIt()")
-        #expect(try RecordingLayout.relativeDirectory(forTestID: scope.testID) == "Tests/APIRecorderTestingTests/recordings")
+        #expect(
+            scope.testID
+                == "Tests/APIRecorderTestingTests/TraitTests.swift::TraitTests/namesTheTestAfterItsFileSoRecordingsLiveBesideIt()"
+        )
+        #expect(
+            try RecordingLayout.relativeDirectory(forTestID: scope.testID) == "Tests/APIRecorderTestingTests/recordings"
+        )
         // The root is the package the test file belongs to; the mode defaults to replay.
         #expect(FileManager.default.fileExists(atPath: scope.recorder.store.root + "/Package.swift"))
         if ProcessInfo.processInfo.environment.keys.allSatisfy({ !RecordingMode.environmentVariables.contains($0) }) {
@@ -36,12 +42,17 @@ struct TraitTests {
         var body: [UInt8] = []
         await withKnownIssue {
             let response = await scope.perform(
-                method: "POST", url: "http://127.0.0.1:9/v1/chat/completions", headers: [], body: chatBody("nothing recorded"))
+                method: "POST",
+                url: "http://127.0.0.1:9/v1/chat/completions",
+                headers: [],
+                body: chatBody("nothing recorded")
+            )
             status = response.status
             body = (try? await response.collectBody()) ?? []
         } matching: { issue in
             let text = issue.comments.map(\.rawValue).joined()
-            return text.contains("No recording for this request (hash ") && text.contains("API_RECORDER_MODE=record-if-missing")
+            return text.contains("No recording for this request (hash ")
+                && text.contains("API_RECORDER_MODE=record-if-missing")
         }
         // The code under test sees the provider's own error, not a crash.
         #expect(status == 404)
@@ -53,7 +64,8 @@ struct TraitTests {
     @Test func aMissOnURLSessionsThreadsFailsTheTestWhenItEnds() async throws {
         let test = try #require(Test.current)
         try await withKnownIssue {
-            try await RecordingTrait.recording(mode: .replay, root: Roots.empty).provideScope(for: test, testCase: nil) {
+            try await RecordingTrait.recording(mode: .replay, root: Roots.empty).provideScope(for: test, testCase: nil)
+            {
                 var request = URLRequest(url: URL(string: "http://127.0.0.1:9/v1/chat/completions")!)
                 request.httpMethod = "POST"
                 request.httpBody = Data(chatBody("nothing recorded"))
@@ -80,7 +92,8 @@ struct TraitTests {
         // Replayed in a later run: the tool is not called.
         let replay = try RecordingScope(root: Roots.tools, mode: .replay, testID: scope.testID)
         let replayed = try await replay.withValue {
-            try await recordedTool(provider: "tavily", name: "web_search", arguments: Query(query: "Paris")) { () -> Hits in
+            try await recordedTool(provider: "tavily", name: "web_search", arguments: Query(query: "Paris")) {
+                () -> Hits in
                 Issue.record("the tool ran in replay mode")
                 return Hits(urls: [])
             }
@@ -97,7 +110,10 @@ struct TraitTests {
     @Suite(.recording(mode: .replay, root: Roots.empty))
     struct AsASuiteTrait {
         @Test func everyTestGetsItsOwnID() throws {
-            #expect(RecordingScope.current?.testID == "Tests/APIRecorderTestingTests/TraitTests.swift::TraitTests/AsASuiteTrait/everyTestGetsItsOwnID()")
+            #expect(
+                RecordingScope.current?.testID
+                    == "Tests/APIRecorderTestingTests/TraitTests.swift::TraitTests/AsASuiteTrait/everyTestGetsItsOwnID()"
+            )
         }
 
         @Test(arguments: [1, 2])

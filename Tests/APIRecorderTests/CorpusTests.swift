@@ -45,9 +45,11 @@ struct CorpusTests {
     @Test func seedTranscriptHasTwoWeatherCalls() throws {
         let transcript = Transcript(try Recording(contentsOfFile: Self.seedPath))
         #expect(transcript.toolCalls.map(\.name) == ["get_weather", "get_weather"])
-        #expect(transcript.toolCalls.map(\.arguments) == [
-            #"{"location": "San Francisco, USA"}"#, #"{"location": "Los Angeles, USA"}"#,
-        ])
+        #expect(
+            transcript.toolCalls.map(\.arguments) == [
+                #"{"location": "San Francisco, USA"}"#, #"{"location": "Los Angeles, USA"}"#,
+            ]
+        )
     }
 
     /// Building a recording from its parts gives the reference's exact bytes, for every kind.
@@ -61,19 +63,32 @@ struct CorpusTests {
             switch original.kind {
             case .inference:
                 rebuilt = Recording.inference(
-                    testID: original.testID, method: original.method!, url: original.url!,
-                    body: original.request["body"]!, endpoint: original.endpoint!,
+                    testID: original.testID,
+                    method: original.method!,
+                    url: original.url!,
+                    body: original.request["body"]!,
+                    endpoint: original.endpoint!,
                     model: original.request["model"]!.stringValue!,
-                    providerMetadata: original.request["provider_metadata"]?.objectValue, outcome: outcome)
+                    providerMetadata: original.request["provider_metadata"]?.objectValue,
+                    outcome: outcome
+                )
             case .toolInvocation:
                 rebuilt = Recording.toolInvocation(
-                    testID: original.testID, provider: original.request["provider"]!.stringValue!,
-                    toolName: original.request["tool_name"]!.stringValue!, kwargs: original.request["kwargs"]!,
-                    outcome: outcome)
+                    testID: original.testID,
+                    provider: original.request["provider"]!.stringValue!,
+                    toolName: original.request["tool_name"]!.stringValue!,
+                    kwargs: original.request["kwargs"]!,
+                    outcome: outcome
+                )
             case .http:
                 rebuilt = Recording.http(
-                    testID: original.testID, url: original.url!, method: original.method!,
-                    payload: original.request["payload"]!, status: original.status, outcome: outcome)
+                    testID: original.testID,
+                    url: original.url!,
+                    method: original.method!,
+                    payload: original.request["payload"]!,
+                    status: original.status,
+                    outcome: outcome
+                )
             }
             #expect(Bool(rebuilt.fileBytes() == original.fileBytes()), "rebuilt bytes differ: \(path)")
             rebuiltCount += 1
@@ -90,11 +105,15 @@ struct CorpusTests {
             #expect(exception.type != nil)
             // Rebuilding the response from the typed view gives the same bytes.
             let rebuilt = Recording.inference(
-                testID: recording.testID, method: recording.method!, url: recording.url!,
-                body: recording.request["body"]!, endpoint: recording.endpoint!,
+                testID: recording.testID,
+                method: recording.method!,
+                url: recording.url!,
+                body: recording.request["body"]!,
+                endpoint: recording.endpoint!,
                 model: recording.request["model"]!.stringValue!,
                 providerMetadata: recording.request["provider_metadata"]?.objectValue,
-                outcome: .exception(exception))
+                outcome: .exception(exception)
+            )
             #expect(Bool(rebuilt.fileBytes() == recording.fileBytes()), "\(recording.hash)")
         }
     }

@@ -29,11 +29,13 @@ struct HashNormalizationTests {
     }
 
     @Test func floatsAreRoundedAndProjectIDsDropped() throws {
-        let body = try JSONValue(parsing: #"""
-            {"temperature": 0.123456789, "extra_body": {"project_id": "p", "keep": 1},
-             "messages": [{"extra_query": {"project_id": "q"}}], "nested": {"extra_body": {"project_id": "r"}},
-             "stream_options": {"include_usage": true}}
-            """#)
+        let body = try JSONValue(
+            parsing: #"""
+                {"temperature": 0.123456789, "extra_body": {"project_id": "p", "keep": 1},
+                 "messages": [{"extra_query": {"project_id": "q"}}], "nested": {"extra_body": {"project_id": "r"}},
+                 "stream_options": {"include_usage": true}}
+                """#
+        )
         let normalized = HashNormalization.normalize(body)
         #expect(normalized["temperature"] == .float(0.12346))
         #expect(normalized["extra_body"] == ["keep": 1])
@@ -48,13 +50,26 @@ struct HashNormalizationTests {
     @Test func bedrockHostsDropStreamOptionsAndModelListsDropTheTestID() {
         let body: JSONValue = ["model": "m", "stream_options": ["include_usage": true]]
         let bedrock = RequestIdentity.inference(
-            method: "post", url: "https://bedrock-runtime.us-east-1.amazonaws.com/openai/v1/chat/completions",
-            body: body, testID: "t")
+            method: "post",
+            url: "https://bedrock-runtime.us-east-1.amazonaws.com/openai/v1/chat/completions",
+            body: body,
+            testID: "t"
+        )
         #expect(bedrock.hashInput["body"]?["stream_options"] == nil)
         #expect(bedrock.hashInput["method"] == "POST")
-        let models = RequestIdentity.inference(method: "GET", url: "http://localhost:11434/v1/models", body: [:], testID: "t")
+        let models = RequestIdentity.inference(
+            method: "GET",
+            url: "http://localhost:11434/v1/models",
+            body: [:],
+            testID: "t"
+        )
         #expect(models.hashInput["test_id"] == nil)
-        let doubled = RequestIdentity.inference(method: "GET", url: "http://localhost/v1/v1/models", body: [:], testID: "t")
+        let doubled = RequestIdentity.inference(
+            method: "GET",
+            url: "http://localhost/v1/v1/models",
+            body: [:],
+            testID: "t"
+        )
         #expect(doubled.hashInput["test_id"] == "t")
     }
 
@@ -86,7 +101,10 @@ struct HashNormalizationTests {
         var generator = SystemRandomNumberGenerator()
         var inputs: [String] = []
         for _ in 0..<3000 {
-            inputs.append((0..<Int.random(in: 1...12, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined())
+            inputs.append(
+                (0..<Int.random(in: 1...12, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }
+                    .joined()
+            )
         }
         let script = """
             import json, sys
@@ -97,7 +115,9 @@ struct HashNormalizationTests {
             """
         let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts").path
-        let input = inputs.map { String(decoding: JSONValue.string($0).canonicalBytes(), as: UTF8.self) }.joined(separator: "\n")
+        let input = inputs.map { String(decoding: JSONValue.string($0).canonicalBytes(), as: UTF8.self) }.joined(
+            separator: "\n"
+        )
         let output = try Python.run(script, arguments: [scripts], input: input).split(separator: "\n")
         try #require(output.count == inputs.count)
         for (text, line) in zip(inputs, output) {

@@ -8,25 +8,49 @@ struct RecordingStoreTests {
     static func chat(testID: String?, content: String = "hi", reply: String = "hello") -> Recording {
         let body: JSONValue = ["model": "m", "messages": [["role": "user", "content": .string(content)]]]
         let identity = RequestIdentity.inference(
-            method: "POST", url: "http://127.0.0.1:8080/v1/chat/completions", body: body, testID: testID)
+            method: "POST",
+            url: "http://127.0.0.1:8080/v1/chat/completions",
+            body: body,
+            testID: testID
+        )
         let response = ResponseNormalization.typed(
             "openai.types.chat.chat_completion.ChatCompletion",
-            data: ["id": "chatcmpl-123", "created": 1_700_000_000, "object": "chat.completion",
-                   "choices": [["index": 0, "message": ["role": "assistant", "content": .string(reply)]]]],
-            requestHash: identity.hash)
+            data: [
+                "id": "chatcmpl-123", "created": 1_700_000_000, "object": "chat.completion",
+                "choices": [["index": 0, "message": ["role": "assistant", "content": .string(reply)]]],
+            ],
+            requestHash: identity.hash
+        )
         return Recording.inference(
-            testID: testID, method: "POST", url: "http://127.0.0.1:8080/v1/chat/completions", body: body,
-            endpoint: "/v1/chat/completions", model: "m", outcome: .body(response))
+            testID: testID,
+            method: "POST",
+            url: "http://127.0.0.1:8080/v1/chat/completions",
+            body: body,
+            endpoint: "/v1/chat/completions",
+            model: "m",
+            outcome: .body(response)
+        )
     }
 
     static func models(_ ids: [String], testID: String? = nil) -> Recording {
-        let body: JSONValue = .array(ids.map { id in
-            ResponseNormalization.typed("openai.types.model.Model",
-                data: ["id": .string(id), "created": 5, "object": "model", "owned_by": "me"], requestHash: "")
-        })
+        let body: JSONValue = .array(
+            ids.map { id in
+                ResponseNormalization.typed(
+                    "openai.types.model.Model",
+                    data: ["id": .string(id), "created": 5, "object": "model", "owned_by": "me"],
+                    requestHash: ""
+                )
+            }
+        )
         return Recording.inference(
-            testID: testID, method: "GET", url: "http://127.0.0.1:8080/v1/models", body: [:], endpoint: "/v1/models",
-            model: "", outcome: .body(body))
+            testID: testID,
+            method: "GET",
+            url: "http://127.0.0.1:8080/v1/models",
+            body: [:],
+            endpoint: "/v1/models",
+            model: "",
+            outcome: .body(body)
+        )
     }
 
     @Test(arguments: [
@@ -74,10 +98,15 @@ struct RecordingStoreTests {
         #expect(try store.lookup(hash: recording.hash, testID: "tests/other/test_x.py::t") == nil)
         let setUp = Self.chat(testID: nil, content: "set-up")
         try store.save(setUp)
-        #expect(try store.lookup(hash: setUp.hash, testID: testID)?.path == "\(directory.path)/recordings/\(setUp.hash).json")
-        #expect(try store.searchedDirectories(forTestID: testID) == [
-            "\(directory.path)/tests/unit/recordings", "\(directory.path)/recordings",
-        ])
+        #expect(
+            try store.lookup(hash: setUp.hash, testID: testID)?.path
+                == "\(directory.path)/recordings/\(setUp.hash).json"
+        )
+        #expect(
+            try store.searchedDirectories(forTestID: testID) == [
+                "\(directory.path)/tests/unit/recordings", "\(directory.path)/recordings",
+            ]
+        )
     }
 
     @Test func lookupsNoticeFilesChangedByAnotherProcess() throws {
@@ -125,7 +154,10 @@ struct RecordingStoreTests {
     @Test func digestMatchesTheReferenceFormula() throws {
         // sha256("a-model|b-model")[:8], as Python computes it.
         let recording = Self.models(["b-model", "a-model", "a-model"])
-        #expect(try ModelList.digest(of: recording) == String(RequestIdentity.sha256Hex(Array("a-model|b-model".utf8)).prefix(8)))
+        #expect(
+            try ModelList.digest(of: recording)
+                == String(RequestIdentity.sha256Hex(Array("a-model|b-model".utf8)).prefix(8))
+        )
     }
 
     @Test func concurrentWritersNeverLeaveATornFile() async throws {

@@ -27,16 +27,24 @@ struct RequestHashVectorTests {
         switch vector["kind"]?.stringValue {
         case "inference":
             return .inference(
-                method: vector["method"]?.stringValue ?? "", url: vector["url"]?.stringValue ?? "",
-                body: vector["body"] ?? .null, testID: testID)
+                method: vector["method"]?.stringValue ?? "",
+                url: vector["url"]?.stringValue ?? "",
+                body: vector["body"] ?? .null,
+                testID: testID
+            )
         case "tool":
             return .tool(
-                provider: vector["provider"] ?? .null, toolName: vector["tool_name"] ?? .null,
-                kwargs: vector["kwargs"] ?? .null)
+                provider: vector["provider"] ?? .null,
+                toolName: vector["tool_name"] ?? .null,
+                kwargs: vector["kwargs"] ?? .null
+            )
         case "http":
             return .http(
-                testID: testID, url: vector["url"]?.stringValue ?? "", method: vector["method"]?.stringValue ?? "",
-                payload: vector["payload"] ?? .null)
+                testID: testID,
+                url: vector["url"]?.stringValue ?? "",
+                method: vector["method"]?.stringValue ?? "",
+                payload: vector["payload"] ?? .null
+            )
         default:
             return nil
         }

@@ -1,14 +1,16 @@
 import Foundation
 import PythonJSON
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Python float text and rounding")
 struct FloatTests {
     @Test(arguments: [
         (1e-5, "1e-05"), (0.0001, "0.0001"), (100000.0, "100000.0"), (1e16, "1e+16"),
-        (9.5e15, "9500000000000000.0"), (1e15, "1000000000000000.0"), (1.2345678901234568e+17, "1.2345678901234568e+17"),
-        (Double.leastNonzeroMagnitude, "5e-324"), (1e100, "1e+100"), (123.0, "123.0"), (0.1, "0.1"), (-0.0, "-0.0"), (0.0, "0.0"),
+        (9.5e15, "9500000000000000.0"), (1e15, "1000000000000000.0"),
+        (1.2345678901234568e+17, "1.2345678901234568e+17"),
+        (Double.leastNonzeroMagnitude, "5e-324"), (1e100, "1e+100"), (123.0, "123.0"), (0.1, "0.1"), (-0.0, "-0.0"),
+        (0.0, "0.0"),
         (1.7976931348623157e+308, "1.7976931348623157e+308"), (-2.5e-7, "-2.5e-07"), (1e22, "1e+22"),
         (123456.789, "123456.789"), (0.00012, "0.00012"),
     ])
@@ -17,7 +19,8 @@ struct FloatTests {
     }
 
     @Test(arguments: [
-        (0.123456789, 0.12346), (2.675, 2.675), (-0.000001, -0.0), (2.000005, 2.0), (0.000015, 0.00002), (0.000005, 0.00001), (0.0000050000001, 0.00001),
+        (0.123456789, 0.12346), (2.675, 2.675), (-0.000001, -0.0), (2.000005, 2.0), (0.000015, 0.00002),
+        (0.000005, 0.00001), (0.0000050000001, 0.00001),
         (1e20, 1e20), (1.000005, 1.00001), (123.456785, 123.45678),
     ])
     func round5MatchesPython(value: Double, expected: Double) {
@@ -37,7 +40,7 @@ struct FloatTests {
             switch values.count % 4 {
             case 0: value = Double(bitPattern: bits)  // any double, all exponents
             case 1: value = Double(Int64(bitPattern: bits) % 10_000_000) / 1_000_000  // short decimals
-            case 2: value = Double(bitPattern: bits) .truncatingRemainder(dividingBy: 1e6)
+            case 2: value = Double(bitPattern: bits).truncatingRemainder(dividingBy: 1e6)
             default: value = (Double(bits % 1_000_000_000) + 0.5) / 100_000  // ties at 5 decimals
             }
             if value.isFinite { values.append(value) }

@@ -29,8 +29,10 @@ struct ParserTests {
     }
 
     @Test func floatsUsePythonRepr() throws {
-        #expect(try canonical("[1E+2, 1e5, 0.00001, 1e16, 1.5e300, 5e-324, 1e400, -1e400]")
-            == "[100.0, 100000.0, 1e-05, 1e+16, 1.5e+300, 5e-324, Infinity, -Infinity]")
+        #expect(
+            try canonical("[1E+2, 1e5, 0.00001, 1e16, 1.5e300, 5e-324, 1e400, -1e400]")
+                == "[100.0, 100000.0, 1e-05, 1e+16, 1.5e+300, 5e-324, Infinity, -Infinity]"
+        )
         #expect(try canonical("[NaN, Infinity, -Infinity]") == "[NaN, Infinity, -Infinity]")
         #expect(try canonical("0.1") == "0.1")
         #expect(try canonical("1.0000000000000002") == "1.0000000000000002")
@@ -115,7 +117,9 @@ struct ParserTests {
     @Test func deepNestingIsAnErrorNotACrash() throws {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
         #expect(throws: JSONParseError.self) { try JSONValue(parsing: Array(deep.utf8)) }
-        let fine = String(repeating: "[", count: JSONValue.maximumDepth) + String(repeating: "]", count: JSONValue.maximumDepth)
+        let fine =
+            String(repeating: "[", count: JSONValue.maximumDepth)
+            + String(repeating: "]", count: JSONValue.maximumDepth)
         _ = try JSONValue(parsing: Array(fine.utf8))
     }
 

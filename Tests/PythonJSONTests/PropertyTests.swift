@@ -7,7 +7,7 @@ import Testing
 @Suite("JSON round-trip and robustness properties")
 struct PropertyTests {
     @Test func fileFormRoundTripsByteForByte() async {
-        await propertyCheck(count: 300, input: Gen.uint64(in: UInt64.min ... UInt64.max)) { seed in
+        await propertyCheck(count: 300, input: Gen.uint64(in: UInt64.min...UInt64.max)) { seed in
             var generator = SplitMix64(seed: seed)
             let value = RandomJSON.value(depth: 4, using: &generator)
             let written = value.fileBytes()
@@ -21,7 +21,7 @@ struct PropertyTests {
     }
 
     @Test func canonicalFormRoundTripsAndIsOrderIndependent() async {
-        await propertyCheck(count: 300, input: Gen.uint64(in: UInt64.min ... UInt64.max)) { seed in
+        await propertyCheck(count: 300, input: Gen.uint64(in: UInt64.min...UInt64.max)) { seed in
             var generator = SplitMix64(seed: seed)
             let value = RandomJSON.value(depth: 4, using: &generator)
             let canonical = value.canonicalBytes()
@@ -35,7 +35,7 @@ struct PropertyTests {
     }
 
     @Test func everyDoubleRoundTripsThroughRepr() async {
-        await propertyCheck(count: 2000, input: Gen.uint64(in: UInt64.min ... UInt64.max)) { bits in
+        await propertyCheck(count: 2000, input: Gen.uint64(in: UInt64.min...UInt64.max)) { bits in
             let value = Double(bitPattern: bits)
             guard value.isFinite else { return }
             let text = PythonFloat.repr(value)
@@ -49,8 +49,9 @@ struct PropertyTests {
 
     @Test func mutatedInputNeverCrashesTheParser() async {
         let seedDocument = Array(
-            #"{"a": [1, -2.5e-3, "x\u00e9\ud83d\ude00", {"b": null, "c": true}], "d": 12345678901234567890}"#.utf8)
-        await propertyCheck(count: 3000, input: Gen.uint64(in: UInt64.min ... UInt64.max)) { seed in
+            #"{"a": [1, -2.5e-3, "x\u00e9\ud83d\ude00", {"b": null, "c": true}], "d": 12345678901234567890}"#.utf8
+        )
+        await propertyCheck(count: 3000, input: Gen.uint64(in: UInt64.min...UInt64.max)) { seed in
             var generator = SplitMix64(seed: seed)
             var bytes = seedDocument
             for _ in 0..<Int(generator.next() % 4 + 1) {
@@ -73,8 +74,10 @@ struct PropertyTests {
 /// Random JSON values that exercise the awkward parts: big integers, every kind of float,
 /// control and astral characters, canonically-equivalent keys.
 enum RandomJSON {
-    static let alphabet: [String] = ["a", "b", "Z", "é", "e\u{301}", "\u{0}", "\u{1f}", "\u{7f}", "\"", "\\", "/",
-        "😀", "\u{2028}", "中", " ", "\n", "\t", "0", "9", "\u{10FFFF}"]
+    static let alphabet: [String] = [
+        "a", "b", "Z", "é", "e\u{301}", "\u{0}", "\u{1f}", "\u{7f}", "\"", "\\", "/",
+        "😀", "\u{2028}", "中", " ", "\n", "\t", "0", "9", "\u{10FFFF}",
+    ]
 
     static func value(depth: Int, using generator: inout SplitMix64) -> JSONValue {
         let choice = generator.next() % (depth > 0 ? 10 : 7)
@@ -82,7 +85,10 @@ enum RandomJSON {
         case 0: return .null
         case 1: return .bool(generator.next() % 2 == 0)
         case 2: return .integer(Int(bitPattern: UInt(generator.next())) >> Int(generator.next() % 64))
-        case 3: return .bigInteger((generator.next() % 2 == 0 ? "-" : "") + "9" + String(generator.next()) + String(generator.next()))
+        case 3:
+            return .bigInteger(
+                (generator.next() % 2 == 0 ? "-" : "") + "9" + String(generator.next()) + String(generator.next())
+            )
         case 4:
             let value = Double(bitPattern: generator.next())
             return .float(value.isFinite ? value : Double(generator.next() % 1000) / 7)
@@ -109,7 +115,10 @@ enum RandomJSON {
         case .object(let object):
             var shuffled = JSONObject()
             for index in Array(object.keys.indices).shuffled(using: &generator) {
-                shuffled.appendUnchecked(key: object.keys[index], value: Self.shuffled(object.values[index], using: &generator))
+                shuffled.appendUnchecked(
+                    key: object.keys[index],
+                    value: Self.shuffled(object.values[index], using: &generator)
+                )
             }
             return .object(shuffled)
         case .array(let elements):

@@ -1,7 +1,7 @@
 import Foundation
 import PythonJSON
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Python-exact writers against the shared vectors", .enabled(if: Shared.isAvailable, Shared.skipMessage))
 struct FileWriterVectorTests {
@@ -17,7 +17,9 @@ struct FileWriterVectorTests {
             let output = String(decoding: value.fileBytes(), as: UTF8.self)
             if !output.utf8.elementsEqual(written.utf8) {
                 failures += 1
-                Issue.record("file-writer line \(number + 1) differs:\n\(output.prefix(400))\n---\n\(written.prefix(400))")
+                Issue.record(
+                    "file-writer line \(number + 1) differs:\n\(output.prefix(400))\n---\n\(written.prefix(400))"
+                )
                 if failures > 5 { return }
             }
         }

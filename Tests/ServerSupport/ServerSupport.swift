@@ -1,7 +1,24 @@
+public import APIRecorder
+public import APIRecorderProxy
+public import AsyncHTTPClient
+import Foundation
+public import HTTPTypes
 public import Hummingbird
-import Synchronization
+public import Logging
+import NIOCore
+public import Synchronization
+@_exported public import TestSupport
 
-/// Helpers for the test targets that run servers (the proxy, test upstreams) in process.
+/// What the test targets that run servers share: one fake upstream, one way to run the proxy, a
+/// small client, and gates and flags for timing. (The official SDKs and a real model server are
+/// exercised by the Python suite.)
+
+/// A logger that prints nothing unless `API_RECORDER_TEST_LOG` is set.
+public let testLogger: Logger = {
+    var logger = Logger(label: "api-recorder.tests")
+    logger.logLevel = ProcessInfo.processInfo.environment["API_RECORDER_TEST_LOG"] != nil ? .debug : .critical
+    return logger
+}()
 
 /// Runs `body` with a started application, then stops it.
 public func withRunning(
@@ -23,6 +40,298 @@ public func withRunning(
         group.cancelAll()
     }
 }
+
+// MARK: The proxy
+
+extension ProxyConfiguration {
+    /// The proxy as tests run it: a free port, one route `up` to `upstreamPort`'s `/v1` (a closed
+    /// port when `nil`), short timeouts.
+    public static func test(mode: RecordingMode, root: String, upstreamPort: Int?, pace: ReplayPace = .none) -> Self {
+        var configuration = ProxyConfiguration()
+        configuration.port = 0
+        configuration.mode = mode
+        configuration.root = root
+        configuration.pace = pace
+        configuration.upstreamTimeout = .seconds(5)
+        configuration.routes = [ProxyRoute(name: "up", upstream: "http://127.0.0.1:\(upstreamPort ?? 9)/v1")]
+        return configuration
+    }
+}
+
+/// Runs the proxy (``buildApplication(_:logger:onListening:)``, as `serve` does) on a free port.
+public func withProxy(_ configuration: ProxyConfiguration, _ body: (Int) async throws -> Void) async throws {
+    try await withRunning({ buildApplication(configuration, logger: testLogger, onListening: $0) }, body)
+}
+
+/// Runs the proxy with ``ProxyConfiguration/test(mode:root:upstreamPort:pace:)``.
+public func withProxy(
+    mode: RecordingMode,
+    root: String,
+    upstreamPort: Int?,
+    pace: ReplayPace = .none,
+    _ body: (Int) async throws -> Void
+) async throws {
+    try await withProxy(.test(mode: mode, root: root, upstreamPort: upstreamPort, pace: pace), body)
+}
+
+// MARK: The fake upstream
+
+/// An OpenAI-like upstream on port 0 for what a real server cannot do on demand: error statuses,
+/// cuts, timing, bodies that are not JSON. Its chat completions echo the last user message, and
+/// the prompt picks the behaviour:
+///
+/// | prompt | answer |
+/// |---|---|
+/// | `slow` | after 30 s |
+/// | `sleep:S` (`sleep:1.5 #3`) | after S seconds |
+/// | `rate limit` | 429 in OpenAI's error shape |
+/// | `call a tool` | a tool call with a fresh random id |
+/// | `not json` | 200 with an HTML body |
+/// | streamed | `one `, `two `, then (once ``streamGate`` opens) `three (PROMPT)` and `[DONE]` |
+/// | streamed `fail midway` | the connection is cut after `two ` |
+/// | streamed `with keep-alive` | a non-JSON `data:` event between the chunks |
+///
+/// It also serves `GET /v1/items?page=N`, `GET /v1/models` and a Tavily-like `POST /search`.
+public final class FakeUpstream: Sendable {
+    public let calls = Atomic<Int>(0)
+    /// Requests being answered right now, and the most at once.
+    public let inFlight = Atomic<Int>(0)
+    public let maxInFlight = Atomic<Int>(0)
+    /// Holds streams before their last chunk while closed (open by default).
+    public let streamGate = AsyncGate()
+    public let lastAuthorization = Mutex<String?>(nil)
+    public let lastKeyHeaders = Mutex<[String]>([])
+    public let lastQuery = Mutex<String?>(nil)
+    public let lastBody = Mutex<[UInt8]>([])
+
+    public init() {}
+
+    public func application(onListening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
+        let router = Router()
+        router.post("/v1/chat/completions") { request, _ -> Response in
+            let bytes = Array(buffer: try await request.body.collect(upTo: 1 << 24))
+            return try await self.counting { try await self.chat(request, bytes) }
+        }
+        router.get("/v1/items") { request, _ -> Response in
+            self.calls.add(1, ordering: .relaxed)
+            self.lastQuery.withLock { $0 = request.uri.query }
+            return Self.json(["page": .string(request.uri.queryParameters.get("page") ?? "none")])
+        }
+        router.get("/v1/models") { _, _ -> Response in
+            self.calls.add(1, ordering: .relaxed)
+            return Self.json([
+                "object": "list", "data": [["id": "test-model", "object": "model", "created": 1, "owned_by": "me"]],
+            ])
+        }
+        router.post("/search") { request, _ -> Response in
+            self.calls.add(1, ordering: .relaxed)
+            self.lastQuery.withLock { $0 = request.uri.query }
+            let body = try JSONValue(parsing: Array(buffer: try await request.body.collect(upTo: 1 << 20)))
+            return Self.json([
+                "query": body["query"] ?? "",
+                "results": [["title": "Paris", "url": "https://example.org/paris", "score": 0.91]],
+            ])
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { await onListening($0.localAddress?.port ?? 0) },
+            logger: testLogger
+        )
+    }
+
+    private func counting(_ answer: () async throws -> Response) async throws -> Response {
+        calls.add(1, ordering: .relaxed)
+        let now = inFlight.add(1, ordering: .relaxed).newValue
+        maxInFlight.max(now, ordering: .relaxed)
+        defer { inFlight.subtract(1, ordering: .relaxed) }
+        return try await answer()
+    }
+
+    private func chat(_ request: Request, _ bytes: [UInt8]) async throws -> Response {
+        lastAuthorization.withLock { $0 = request.headers[.authorization] }
+        lastKeyHeaders.withLock { keys in
+            keys = ["x-goog-api-key", "x-api-key", "api-key"].compactMap {
+                HTTPField.Name($0).flatMap { request.headers[$0] }
+            }
+        }
+        lastQuery.withLock { $0 = request.uri.query }
+        lastBody.withLock { $0 = bytes }
+        let body = try JSONValue(parsing: bytes)
+        let prompt = body["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        let model = body["model"] ?? "test-model"
+        if prompt == "slow" { try await Task.sleep(for: .seconds(30)) }
+        if prompt.hasPrefix("sleep:"),
+            let seconds = Double(prompt.dropFirst(6).prefix { $0 != " " })
+        {
+            try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+        }
+        if prompt == "rate limit" {
+            return Self.json(
+                [
+                    "error": [
+                        "message": "Rate limit reached", "type": "requests", "param": nil,
+                        "code": "rate_limit_exceeded",
+                    ]
+                ],
+                status: .tooManyRequests
+            )
+        }
+        if prompt == "not json" {
+            var headers = HTTPFields()
+            headers[.contentType] = "text/html"
+            return Response(
+                status: .ok,
+                headers: headers,
+                body: ResponseBody(byteBuffer: ByteBuffer(string: "<html><body>Bad gateway</body></html>"))
+            )
+        }
+        if body["stream"]?.boolValue == true { return stream(prompt: prompt, model: model) }
+        let toolCall: JSONValue = [
+            "id": .string("call_\(UUID().uuidString)"), "type": "function",
+            "function": ["name": "get_weather", "arguments": .string(#"{"location": "Paris"}"#)],
+        ]
+        let message: JSONValue =
+            prompt == "call a tool"
+            ? ["role": "assistant", "content": nil, "tool_calls": [toolCall]]
+            : ["role": "assistant", "content": .string("echo: \(prompt)")]
+        return Self.json([
+            "id": .string("chatcmpl-\(UUID().uuidString)"), "object": "chat.completion",
+            "created": .integer(Int(Date().timeIntervalSince1970)), "model": model,
+            "choices": [
+                [
+                    "index": 0, "finish_reason": .string(prompt == "call a tool" ? "tool_calls" : "stop"),
+                    "message": message,
+                ]
+            ],
+            "usage": ["prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5],
+        ])
+    }
+
+    private func stream(prompt: String, model: JSONValue) -> Response {
+        let gate = streamGate
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: ResponseBody { writer in
+                func chunk(_ delta: JSONValue, finish: JSONValue = nil) -> ByteBuffer {
+                    let data: JSONValue = [
+                        "id": "chatcmpl-live", "object": "chat.completion.chunk", "created": 1234, "model": model,
+                        "choices": [["index": 0, "delta": delta, "finish_reason": finish]],
+                    ]
+                    return ByteBuffer(bytes: Array("data: ".utf8) + data.compactBytes() + Array("\n\n".utf8))
+                }
+                try await writer.write(chunk(["role": "assistant", "content": "one "]))
+                if prompt == "with keep-alive" { try await writer.write(ByteBuffer(string: "data: keep-alive\n\n")) }
+                try await writer.write(chunk(["content": "two "]))
+                if prompt == "fail midway" { throw CancellationError() }
+                await gate.wait()
+                try await writer.write(chunk(["content": .string("three (\(prompt))")], finish: "stop"))
+                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    public static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(
+            status: status,
+            headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.compactBytes()))
+        )
+    }
+}
+
+// MARK: A client
+
+/// A small client for the tests, over a client of its own with room for many parallel requests.
+public struct TestClient: Sendable {
+    public let port: Int
+    public static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public init(port: Int) {
+        self.port = port
+    }
+
+    public struct Reply: Sendable {
+        public let status: Int
+        public let contentType: String?
+        public let headers: [(name: String, value: String)]
+        public let body: [UInt8]
+        public var json: JSONValue? { try? JSONValue(parsing: body) }
+        public var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    public func send(
+        _ method: HTTPRequest.Method = .post,
+        _ path: String,
+        body: [UInt8]? = nil,
+        headers: [(String, String)] = [],
+        timeout: TimeAmount = .seconds(30)
+    ) async throws -> Reply {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = .init(rawValue: method.rawValue)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await Self.http.execute(request, timeout: timeout)
+        var collected = try await response.body.collect(upTo: 1 << 26)
+        return Reply(
+            status: Int(response.status.code),
+            contentType: response.headers.first(name: "content-type"),
+            headers: response.headers.map { ($0.name, $0.value) },
+            body: collected.readBytes(length: collected.readableBytes) ?? []
+        )
+    }
+
+    public func chat(
+        _ prompt: String,
+        stream: Bool = false,
+        testID: String? = "tests/proxy/test_chat.py::test_it",
+        timeout: TimeAmount = .seconds(30)
+    ) async throws -> Reply {
+        try await send(
+            .post,
+            "/up/chat/completions",
+            body: chatBody(prompt, stream: stream),
+            headers: testID.map { [("X-Test-ID", $0)] } ?? [],
+            timeout: timeout
+        )
+    }
+}
+
+/// A chat-completion request body.
+public func chatBody(_ prompt: String, stream: Bool = false, model: String = "test-model") -> [UInt8] {
+    let body: JSONValue = [
+        "model": .string(model), "messages": [["role": "user", "content": .string(prompt)]], "stream": .bool(stream),
+    ]
+    return body.compactBytes()
+}
+
+/// The content deltas of an SSE chat-completion stream, joined.
+public func streamedText(_ bytes: [UInt8]) -> String {
+    String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line -> String? in
+        guard line.hasPrefix("data: {"), let value = try? JSONValue(parsing: String(line.dropFirst(6))) else {
+            return nil
+        }
+        return value["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue
+    }.joined()
+}
+
+/// Spells a JSON literal where Swift needs the type named.
+public func json(_ value: JSONValue) -> JSONValue { value }
+
+// MARK: Timing
 
 /// A one-shot gate: `wait()` suspends until `open()`; open by default unless `close()` was called.
 public final class AsyncGate: Sendable {
@@ -53,3 +362,11 @@ public final class AsyncGate: Sendable {
     }
 }
 
+extension ProxyConfiguration {
+    /// A copy changed by `change`.
+    public func with(_ change: (inout Self) -> Void) -> Self {
+        var copy = self
+        change(&copy)
+        return copy
+    }
+}

@@ -14,4 +14,3 @@ public enum Shared {
         return data.split(separator: UInt8(ascii: "\n")).map(Array.init)
     }
 }
-

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A fresh temporary folder, removed when the value is released.
 public final class TemporaryDirectory: @unchecked Sendable {
@@ -17,7 +18,9 @@ public final class TemporaryDirectory: @unchecked Sendable {
     public func write(_ relativePath: String, _ bytes: some Sequence<UInt8>) throws -> String {
         let full = "\(path)/\(relativePath)"
         try FileManager.default.createDirectory(
-            atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            atPath: (full as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true
+        )
         try Data(bytes).write(to: URL(fileURLWithPath: full))
         return full
     }
@@ -26,7 +29,9 @@ public final class TemporaryDirectory: @unchecked Sendable {
     public func copy(_ source: String, to relativePath: String) throws -> String {
         let full = "\(path)/\(relativePath)"
         try FileManager.default.createDirectory(
-            atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            atPath: (full as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true
+        )
         try FileManager.default.copyItem(atPath: source, toPath: full)
         return full
     }
@@ -42,7 +47,9 @@ public final class TemporaryDirectory: @unchecked Sendable {
         var result: [String] = []
         while let next = enumerator?.nextObject() as? String {
             var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: "\(path)/\(next)", isDirectory: &isDirectory), !isDirectory.boolValue {
+            if FileManager.default.fileExists(atPath: "\(path)/\(next)", isDirectory: &isDirectory),
+                !isDirectory.boolValue
+            {
                 result.append(next)
             }
         }
@@ -80,7 +87,8 @@ public enum BuiltBinary {
 }
 
 /// Runs a program to completion and collects its output.
-public func runProgram(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> ProgramOutput {
+public func runProgram(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> ProgramOutput
+{
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -100,13 +108,16 @@ public func runProgram(_ executable: String, _ arguments: [String], in directory
     let errData = errBox.data
     process.waitUntilExit()
     return ProgramOutput(
-        status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-        stderr: String(decoding: errData, as: UTF8.self))
+        status: process.terminationStatus,
+        stdout: String(decoding: stdoutData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self)
+    )
 }
 
 /// The machine's `python3`, for tests that compare with Python itself.
 public enum Python {
-    public static let executable: String? = ["/usr/bin/python3", "/usr/local/bin/python3"]
+    public static let executable: String? =
+        ["/usr/bin/python3", "/usr/local/bin/python3"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
         ?? (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
         .map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -133,4 +144,28 @@ public enum Python {
         process.waitUntilExit()
         return String(decoding: output, as: UTF8.self)
     }
+}
+
+/// A flag one task sets and another reads.
+public final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    public init() {}
+    public func set() { value.store(true, ordering: .relaxed) }
+    public var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// Waits until `condition` holds, checking every few milliseconds.
+/// - Throws: ``TimedOut`` after `limit`.
+public func waitUntil(_ limit: Duration = .seconds(5), _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + limit
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw TimedOut() }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
+
+/// A wait that did not end in time.
+public struct TimedOut: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "timed out waiting" }
 }

@@ -196,7 +196,8 @@ public enum HashNormalization {
 
     private static func replaceDocumentIDs(_ text: inout [UInt32]) -> Bool {
         replaceMatches(in: &text, literal: "document_id:", replacement: "document_id: __NORMALIZED__") {
-            text, start in
+            text,
+            start in
             matchUUID(text, at: skipSpaces(text, from: start))
         }
     }
@@ -275,7 +276,9 @@ public enum HashNormalization {
     /// Replaces, left to right and without overlaps, each occurrence of `literal` whose tail
     /// `matchTail` accepts (returning the match's end) with `replacement`.
     private static func replaceMatches(
-        in text: inout [UInt32], literal: String, replacement: String,
+        in text: inout [UInt32],
+        literal: String,
+        replacement: String,
         matchTail: ([UInt32], Int) -> Int?
     ) -> Bool {
         let literalScalars = literal.unicodeScalars.map(\.value)

@@ -35,7 +35,10 @@ public enum RequestIdentity: Sendable, Equatable {
             object.appendUnchecked(key: "endpoint", value: .string(parsed.path))
             object.appendUnchecked(
                 key: "body",
-                value: HashNormalization.normalize(body, excludeStreamOptions: parsed.netloc.utf8.contains(subsequence: "bedrock".utf8))
+                value: HashNormalization.normalize(
+                    body,
+                    excludeStreamOptions: parsed.netloc.utf8.contains(subsequence: "bedrock".utf8)
+                )
             )
             if !Self.modelListPaths.contains(parsed.path) {
                 object.appendUnchecked(key: "test_id", value: testID.map(JSONValue.string) ?? .null)
@@ -84,7 +87,8 @@ extension Sequence where Element: Equatable {
         let haystack = Array(self)
         let needle = Array(subsequence)
         guard needle.count <= haystack.count else { return needle.isEmpty }
-        for start in 0...(haystack.count - needle.count) where haystack[start..<(start + needle.count)].elementsEqual(needle) {
+        for start in 0...(haystack.count - needle.count)
+        where haystack[start..<(start + needle.count)].elementsEqual(needle) {
             return true
         }
         return false

@@ -98,6 +98,20 @@ public enum RecordingVerifier {
         return files
     }
 
+    /// Temporary files that interrupted writes left in the `recordings` folders under each path
+    /// (a process killed between creating and renaming one): their process is gone, or they are
+    /// older than ten minutes. A write in progress is not one of them.
+    public static func abandonedTemporaryFiles(in paths: [String]) -> [String] {
+        paths.flatMap { path in
+            FileSystem.isDirectory(path) ? FileSystem.temporaryFiles(under: path) : []
+        }.filter { FileSystem.isAbandonedTemporaryFile($0) }
+    }
+
+    /// Removes an abandoned temporary file.
+    public static func removeTemporaryFile(_ path: String) throws(StoreError) {
+        try FileSystem.remove(path)
+    }
+
     static func fileName(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])

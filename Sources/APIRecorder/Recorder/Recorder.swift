@@ -2,62 +2,75 @@ public import Logging
 import Synchronization
 
 /// The facts about a request that the mode logic needs, whatever front end received it.
-public struct RecorderRequest: Sendable {
-    public var identity: RequestIdentity
-    public var testID: String?
+package struct RecorderRequest: Sendable {
+    package var identity: RequestIdentity
+    /// The identity's hash, computed once.
+    package let hash: String
+    package var testID: String?
     /// Model-list requests are looked up as the union of `models-<hash>-*.json`.
-    public var isModelList: Bool
-    /// For messages: what the request was.
-    public var method: String
-    public var url: String
-    public var model: String?
+    package var isModelList: Bool
     /// Whether the exchange is recorded at all. Protocol chatter (MCP notifications, session
     /// streams) is forwarded when recording but never stored, and answered locally on replay.
-    public var isRecordable: Bool
+    package var isRecordable: Bool
+    /// What the request was, for messages and logs only: never hashed or stored.
+    package var summary: RequestSummary
 
-    public init(
-        identity: RequestIdentity, testID: String?, isModelList: Bool = false, method: String, url: String, model: String?,
+    package init(
+        identity: RequestIdentity,
+        testID: String?,
+        summary: RequestSummary,
+        isModelList: Bool = false,
         isRecordable: Bool = true
     ) {
-        self.isRecordable = isRecordable
         self.identity = identity
+        self.hash = identity.hash
         self.testID = testID
+        self.summary = summary
         self.isModelList = isModelList
+        self.isRecordable = isRecordable
+    }
+}
+
+/// A request described for people: in miss messages and logs. Secrets are already removed.
+package struct RequestSummary: Sendable {
+    package var method: String
+    /// The recorded URL, with its query (credentials removed), or a tool's `provider.name`.
+    package var url: String
+    package var model: String?
+
+    package init(method: String, url: String, model: String?) {
         self.method = method
         self.url = url
         self.model = model
     }
 }
 
-/// What to do with a request.
-public enum RecorderDecision: Sendable {
+/// What to do with a request. Each case carries exactly what its path needs: only a recording
+/// leader holds a flight lease, so live and pass-through exchanges cannot end one by mistake.
+package enum RecorderDecision: Sendable {
     /// Answer from this recording.
     case replay(StoredRecording)
     /// Answer without the upstream and without a recording (an unrecorded exchange in replay mode).
     case answerLocally
-    /// Call the upstream. When `record` is set, hand the outcome to ``Recorder/record(_:for:)``.
-    /// A `flight` must be ended (``FlightLease/end()``) once the exchange is over, recorded or not,
-    /// so that identical requests waiting on it go on.
-    case forward(record: Bool, flight: FlightLease?)
+    /// Call the upstream and record nothing (live mode, or an exchange that is never recorded).
+    case passThrough
+    /// Call the upstream and record the outcome. `lease` is set in `record-if-missing` mode:
+    /// identical requests wait on it, and it must be ended with the outcome.
+    case record(lease: FlightLease?)
+    /// An identical request this one waited for failed without a recording: answer with its error.
+    case shareFailure(any Error & Sendable)
 }
 
-/// The mode logic, written once for every front end (the proxy, the Swift test hooks, the tool API):
-/// find a recording, replay it, or forward and record.
+/// The mode logic, written once for every front end (the proxy, the Swift test hooks, the tool
+/// API): find a recording, replay it, or forward and record. The ``ExchangePipeline`` drives it.
 ///
 /// In `record-if-missing` mode identical requests in flight at once share one upstream call: the
-/// first forwards and records, the others wait for it and replay its recording.
-///
-/// ```swift
-/// let recorder = Recorder(store: store, mode: .recordIfMissing, logger: logger)
-/// switch try await recorder.decide(request) {
-/// case .replay(let hit): ...                       // answer from hit.recording
-/// case .forward(let record, let flight): ...       // call upstream; if record, recorder.record(...)
-/// }
-/// ```
+/// first forwards and records, the others wait for it and replay its recording, or, when it failed
+/// without one, get its failure together.
 public final class Recorder: Sendable {
     public let store: RecordingStore
     public let mode: RecordingMode
-    private let logger: Logger
+    let logger: Logger
     private let flights = FlightTable()
     private let counters = Mutex(SessionReport.Counters())
 
@@ -69,77 +82,82 @@ public final class Recorder: Sendable {
 
     /// Decides how to answer `request` in this recorder's mode.
     /// - Throws: ``RecorderError`` for a replay miss (naming the hash, test id, request, the
-    ///   folders searched and how to record it), an unsafe test id, or a corrupt recording.
-    public func decide(_ request: RecorderRequest) async throws(RecorderError) -> RecorderDecision {
-        // Forwarding without recording is counted by the front end, which knows it happened
-        // (``notePassedThrough()``).
+    ///   folders searched and how to record it), a test id that cannot name a folder (checked
+    ///   before anything is forwarded in the recording modes), or a corrupt recording.
+    package func decide(_ request: RecorderRequest) async throws(RecorderError) -> RecorderDecision {
         if !request.isRecordable {
-            guard mode.callsUpstream else { return .answerLocally }
-            return .forward(record: false, flight: nil)
+            return mode.callsUpstream ? .passThrough : .answerLocally
         }
         switch mode {
         case .live:
-            return .forward(record: false, flight: nil)
+            return .passThrough
         case .record:
-            return .forward(record: true, flight: nil)
+            try checkWritable(request)
+            return .record(lease: nil)
         case .replay:
             if let hit = try lookup(request) { return .replay(hit) }
-            counters.withLock { $0.misses += 1 }
-            logger.warning("recording not found", metadata: ["hash": "\(request.identity.hash)"])
             throw try missError(for: request)
         case .recordIfMissing:
-            let hash = request.identity.hash
+            try checkWritable(request)
             while true {
                 if let hit = try lookup(request) { return .replay(hit) }
-                if await flights.enter(hash) {
+                switch await flights.enter(request.hash) {
+                case .lead(let lease):
                     // Another request may have recorded it while this one waited for the table.
+                    // (A throwing look-up drops the lease, which ends it.)
                     if let hit = try lookup(request) {
-                        await flights.leave(hash)
+                        lease.succeed()
                         return .replay(hit)
                     }
-                    return .forward(record: true, flight: FlightLease(table: flights, key: hash))
+                    return .record(lease: lease)
+                case .followed(.failed(let error)):
+                    return .shareFailure(error)
+                case .followed(.succeeded):
+                    // The leader is done: its recording is there now (looked up again above).
+                    continue
                 }
-                // Followed an identical request to its end: look again (it may have failed).
             }
         }
     }
 
     /// Stores the recording of a forwarded request.
     /// - Returns: the file written.
+    /// - Throws: ``RecorderError`` (storage) naming the reason; nothing partial is left.
     @discardableResult
-    public func record(_ recording: Recording, for request: RecorderRequest) throws(RecorderError) -> String {
+    package func record(_ recording: Recording, for request: RecorderRequest) throws(RecorderError) -> String {
         do {
-            let path = try store.save(recording, hash: request.identity.hash)
-            counters.withLock {
-                $0.recorded += 1
-                $0.used.insert(path)
-            }
-            return path
+            return try store.save(recording, hash: request.hash)
         } catch {
-            logger.error("could not save a recording", metadata: ["hash": "\(request.identity.hash)", "reason": "\(error)"])
+            logger.error(
+                "could not save a recording",
+                metadata: ["hash": "\(request.hash)", "reason": "\(error.message)"]
+            )
             throw RecorderError(store: error)
         }
     }
 
-    /// Counts a forwarded request that was not recorded (an upstream failure, live mode).
-    public func notePassedThrough() {
-        counters.withLock { $0.passedThrough += 1 }
+    /// Counts how an exchange ended, for the session report.
+    package func note(_ outcome: ExchangeOutcome) {
+        counters.withLock { $0.add(outcome) }
+    }
+
+    /// Refuses, before anything is forwarded, a test id whose recordings could not be written.
+    private func checkWritable(_ request: RecorderRequest) throws(RecorderError) {
+        do {
+            _ = try store.directory(forTestID: request.testID)
+        } catch {
+            throw RecorderError(store: error)
+        }
     }
 
     private func lookup(_ request: RecorderRequest) throws(RecorderError) -> StoredRecording? {
-        let hash = request.identity.hash
+        let hash = request.hash
         do {
             let hit =
                 request.isModelList
                 ? try store.lookupModelList(hash: hash, testID: request.testID)
                 : try store.lookup(hash: hash, testID: request.testID)
-            if let hit {
-                counters.withLock {
-                    $0.hits += 1
-                    $0.used.insert(hit.path)
-                }
-                logger.debug("replaying", metadata: ["hash": "\(hash)", "path": "\(hit.path)"])
-            }
+            if let hit { logger.debug("replaying", metadata: ["hash": "\(hash)", "path": "\(hit.path)"]) }
             return hit
         } catch {
             throw RecorderError(store: error)
@@ -164,9 +182,33 @@ public final class Recorder: Sendable {
         let all = RecordingVerifier.recordingFiles(in: [store.root])
         let unused = all.filter { !counters.used.contains($0) && !counters.used.contains(FileSystem.absolute($0)) }
         return SessionReport(
-            mode: mode, hits: counters.hits, misses: counters.misses, recorded: counters.recorded,
-            passedThrough: counters.passedThrough, unused: unused)
+            mode: mode,
+            hits: counters.hits,
+            misses: counters.misses,
+            recorded: counters.recorded,
+            passedThrough: counters.passedThrough,
+            errors: counters.errors,
+            storeFailures: counters.storeFailures,
+            unused: unused
+        )
     }
+}
+
+/// How one exchange ended: what the session report counts (and, later, what a journal lists).
+package enum ExchangeOutcome: Sendable {
+    /// Answered from the recording at `path`.
+    case replayed(path: String)
+    /// Answered without upstream or recording (protocol chatter in replay mode).
+    case answeredLocally
+    /// Replay mode had no recording.
+    case missed
+    /// Forwarded, and recorded to `path`.
+    case recorded(path: String)
+    /// Forwarded without recording.
+    case passedThrough
+    /// Answered with an error: a bad request, an upstream failure, a corrupt recording, or a
+    /// recording that could not be saved (`storeFailure`, its reason).
+    case failed(storeFailure: String?)
 }
 
 /// Counts for one session of a recorder.
@@ -180,6 +222,11 @@ public struct SessionReport: Sendable, Equatable {
     public var recorded: Int
     /// Requests forwarded without recording.
     public var passedThrough: Int
+    /// Requests answered with an error (bad requests, upstream failures, corrupt recordings,
+    /// recordings that could not be saved).
+    public var errors: Int
+    /// Why recordings could not be saved, one entry per failure.
+    public var storeFailures: [String]
     /// Recording files under the root that no request used.
     public var unused: [String]
 
@@ -188,53 +235,38 @@ public struct SessionReport: Sendable, Equatable {
         var misses = 0
         var recorded = 0
         var passedThrough = 0
+        var errors = 0
+        var storeFailures: [String] = []
         var used: Set<String> = []
+
+        mutating func add(_ outcome: ExchangeOutcome) {
+            switch outcome {
+            case .replayed(let path):
+                hits += 1
+                used.insert(path)
+            case .answeredLocally:
+                break
+            case .missed:
+                misses += 1
+            case .recorded(let path):
+                recorded += 1
+                used.insert(path)
+            case .passedThrough:
+                passedThrough += 1
+            case .failed(let storeFailure):
+                errors += 1
+                if let storeFailure, storeFailures.count < 1000 { storeFailures.append(storeFailure) }
+            }
+        }
     }
 
     /// One line for logs.
     public var summary: String {
-        "mode \(mode.rawValue): \(hits) replayed, \(misses) missed, \(recorded) recorded, "
+        var line =
+            "mode \(mode.rawValue): \(hits) replayed, \(misses) missed, \(recorded) recorded, "
             + "\(passedThrough) passed through, \(unused.count) unused recordings"
-    }
-}
-
-/// The right to forward one request while identical ones wait.
-public final class FlightLease: Sendable {
-    private let table: FlightTable
-    private let key: String
-    private let ended = Mutex(false)
-
-    init(table: FlightTable, key: String) {
-        self.table = table
-        self.key = key
-    }
-
-    /// Lets the requests waiting on this one go on. Safe to call more than once.
-    public func end() async {
-        let first = ended.withLock { ended in
-            defer { ended = true }
-            return !ended
-        }
-        if first { await table.leave(key) }
-    }
-}
-
-/// Requests in flight, by hash, and who waits for them.
-actor FlightTable {
-    private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
-
-    /// Returns `true` when the caller leads (no identical request in flight); otherwise waits until
-    /// the leader leaves and returns `false`.
-    func enter(_ key: String) async -> Bool {
-        if waiting[key] == nil {
-            waiting[key] = []
-            return true
-        }
-        await withCheckedContinuation { continuation in waiting[key, default: []].append(continuation) }
-        return false
-    }
-
-    func leave(_ key: String) {
-        for continuation in waiting.removeValue(forKey: key) ?? [] { continuation.resume() }
+        if errors > 0 { line += ", \(errors) errors" }
+        if !storeFailures.isEmpty { line += " (\(storeFailures.count) recordings could not be saved)" }
+        return line
     }
 }

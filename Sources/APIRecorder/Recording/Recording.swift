@@ -18,23 +18,25 @@ public struct Recording: Sendable, Equatable {
     /// The whole file, in its key order.
     public private(set) var json: JSONObject
 
-    /// Wraps a parsed file, checking the shape every recording has: an object with `request` and
-    /// `response` objects.
-    /// - Throws: ``RecordingError`` when the shape is wrong.
+    /// The deepest nesting a recording file may have: a request or response accepted at the
+    /// parser's limit, inside the file's own envelope (`response.body.__data__...`), so that
+    /// whatever is written can be read back.
+    public static let maximumDepth = JSONValue.maximumDepth + 8
+
+    /// Wraps a parsed file, checking its shape: an object with `request` and `response` objects,
+    /// and a response whose body has the form its flags and kind promise (``validateShape()``).
+    /// - Throws: ``RecordingError`` naming what is wrong.
     public init(json value: JSONValue) throws(RecordingError) {
         guard case .object(let object) = value else { throw RecordingError("the file is not a JSON object") }
         guard case .object? = object["request"] else { throw RecordingError("no \"request\" object") }
         guard case .object? = object["response"] else { throw RecordingError("no \"response\" object") }
         self.json = object
-        if kind == .inference {
-            guard request["method"]?.stringValue != nil, request["url"]?.stringValue != nil else {
-                throw RecordingError("the inference request has no \"method\" or \"url\" string")
-            }
-        } else if kind == .http {
-            guard request["method"]?.stringValue != nil, request["url"]?.stringValue != nil else {
-                throw RecordingError("the HTTP request has no \"method\" or \"url\" string")
-            }
-        }
+        try validateShape()
+    }
+
+    /// Wraps a file built by this module's builders, which are right by construction.
+    init(unchecked object: JSONObject) {
+        self.json = object
     }
 
     /// Parses a recording file's bytes.
@@ -42,7 +44,7 @@ public struct Recording: Sendable, Equatable {
     public init(parsing bytes: some Collection<UInt8>) throws(RecordingError) {
         let value: JSONValue
         do {
-            value = try JSONValue(parsing: bytes)
+            value = try JSONValue(parsing: bytes, maximumDepth: Self.maximumDepth)
         } catch {
             throw RecordingError(error.description)
         }
@@ -146,17 +148,25 @@ extension RequestIdentity {
         switch Recording.Kind(request: request) {
         case .inference:
             self = .inference(
-                method: request["method"]?.stringValue ?? "", url: request["url"]?.stringValue ?? "",
-                body: request["body"] ?? .null, testID: fileTestID)
+                method: request["method"]?.stringValue ?? "",
+                url: request["url"]?.stringValue ?? "",
+                body: request["body"] ?? .null,
+                testID: fileTestID
+            )
         case .toolInvocation:
             self = .tool(
-                provider: request["provider"] ?? .null, toolName: request["tool_name"] ?? .null,
-                kwargs: request["kwargs"] ?? .null)
+                provider: request["provider"] ?? .null,
+                toolName: request["tool_name"] ?? .null,
+                kwargs: request["kwargs"] ?? .null
+            )
         case .http:
             let testID = request.index(of: "test_id") != nil ? request["test_id"]?.stringValue : fileTestID
             self = .http(
-                testID: testID, url: request["url"]?.stringValue ?? "", method: request["method"]?.stringValue ?? "",
-                payload: request["payload"] ?? .null)
+                testID: testID,
+                url: request["url"]?.stringValue ?? "",
+                method: request["method"]?.stringValue ?? "",
+                payload: request["payload"] ?? .null
+            )
         }
     }
 
@@ -167,7 +177,11 @@ extension RequestIdentity {
     public init(recordingFile bytes: some Collection<UInt8>) throws(RecordingError) {
         let members: JSONObject
         do {
-            members = try JSONValue.parseObject(bytes, keepingOnly: ["test_id", "request"])
+            members = try JSONValue.parseObject(
+                bytes,
+                keepingOnly: ["test_id", "request"],
+                maximumDepth: Recording.maximumDepth
+            )
         } catch {
             throw RecordingError(error.description)
         }
@@ -199,8 +213,13 @@ public struct RecordedException: Sendable, Equatable {
     public var exceptionMessage: String?
 
     public init(
-        category: String? = "provider_sdk", provider: String?, type: String?, message: String?, statusCode: Int?,
-        body: JSONValue?, exceptionMessage: String? = nil
+        category: String? = "provider_sdk",
+        provider: String?,
+        type: String?,
+        message: String?,
+        statusCode: Int?,
+        body: JSONValue?,
+        exceptionMessage: String? = nil
     ) {
         self.category = category
         self.provider = provider

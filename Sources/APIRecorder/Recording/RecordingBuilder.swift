@@ -14,9 +14,15 @@ public enum RecordedOutcome: Sendable {
     public static func streamEndedEarly(provider: String?, type: String, reason: String, chunks: [JSONValue]) -> Self {
         .exception(
             RecordedException(
-                category: "unknown", provider: provider, type: type, message: "The stream ended early: \(reason)",
-                statusCode: nil, body: nil),
-            chunks: chunks)
+                category: "unknown",
+                provider: provider,
+                type: type,
+                message: "The stream ended early: \(reason)",
+                statusCode: nil,
+                body: nil
+            ),
+            chunks: chunks
+        )
     }
 }
 
@@ -31,8 +37,15 @@ extension Recording {
     ///   - extraResponseKeys: extra response keys (for example `chunk_offsets_ms`), which the
     ///     reference ignores on replay.
     public static func inference(
-        testID: String?, method: String, url: String, body: JSONValue, endpoint: String, model: String,
-        providerMetadata: JSONObject? = nil, outcome: RecordedOutcome, extraResponseKeys: JSONObject = JSONObject()
+        testID: String?,
+        method: String,
+        url: String,
+        body: JSONValue,
+        endpoint: String,
+        model: String,
+        providerMetadata: JSONObject? = nil,
+        outcome: RecordedOutcome,
+        extraResponseKeys: JSONObject = JSONObject()
     ) -> Recording {
         var request = JSONObject(minimumCapacity: 7)
         request.appendUnchecked(key: "method", value: .string(method))
@@ -49,7 +62,11 @@ extension Recording {
 
     /// A tool-invocation recording. `result` is stored as given (typed or plain JSON).
     public static func toolInvocation(
-        testID: String?, provider: String, toolName: String, kwargs: JSONValue, outcome: RecordedOutcome
+        testID: String?,
+        provider: String,
+        toolName: String,
+        kwargs: JSONValue,
+        outcome: RecordedOutcome
     ) -> Recording {
         var request = JSONObject(minimumCapacity: 4)
         request.appendUnchecked(key: "test_id", value: testID.map(JSONValue.string) ?? .null)
@@ -62,7 +79,12 @@ extension Recording {
     /// A plain-HTTP recording. Non-streamed responses carry their `status`; streams are the list
     /// of raw SSE lines, blank separator lines included.
     public static func http(
-        testID: String?, url: String, method: String, payload: JSONValue, status: Int?, outcome: RecordedOutcome,
+        testID: String?,
+        url: String,
+        method: String,
+        payload: JSONValue,
+        status: Int?,
+        outcome: RecordedOutcome,
         extraResponseKeys: JSONObject = JSONObject()
     ) -> Recording {
         var request = JSONObject(minimumCapacity: 4)
@@ -92,7 +114,9 @@ extension Recording {
             response.appendUnchecked(key: "is_exception", value: true)
             response.appendUnchecked(key: "exception_data", value: .object(exception.json))
             response.appendUnchecked(
-                key: "exception_message", value: (exception.exceptionMessage ?? exception.message).map(JSONValue.string) ?? .null)
+                key: "exception_message",
+                value: (exception.exceptionMessage ?? exception.message).map(JSONValue.string) ?? .null
+            )
         }
         return response
     }
@@ -103,8 +127,7 @@ extension Recording {
         file.appendUnchecked(key: "request", value: .object(request))
         file.appendUnchecked(key: "response", value: .object(response))
         file.appendUnchecked(key: "id_normalization_mapping", value: .object(JSONObject()))
-        // The shape is right by construction.
-        return try! Recording(json: .object(file))
+        return Recording(unchecked: file)
     }
 }
 

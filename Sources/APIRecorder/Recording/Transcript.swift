@@ -75,9 +75,11 @@ public struct Transcript: Sendable, Equatable {
                     if let piece = choice["text"]?.stringValue { text += piece }
                     for (position, toolCall) in (message?["tool_calls"]?.arrayValue ?? []).enumerated() {
                         call(
-                            toolCall["index"]?.intValue ?? position, id: toolCall["id"]?.stringValue,
+                            toolCall["index"]?.intValue ?? position,
+                            id: toolCall["id"]?.stringValue,
                             name: toolCall["function"]?["name"]?.stringValue,
-                            arguments: toolCall["function"]?["arguments"]?.stringValue)
+                            arguments: toolCall["function"]?["arguments"]?.stringValue
+                        )
                     }
                 }
                 return
@@ -86,7 +88,9 @@ public struct Transcript: Sendable, Equatable {
             if case .object(let message)? = object["message"] {
                 if let content = message["content"]?.stringValue { text += content }
                 for toolCall in message["tool_calls"]?.arrayValue ?? [] {
-                    let arguments = toolCall["function"]?["arguments"].map { String(decoding: $0.compactBytes(), as: UTF8.self) }
+                    let arguments = toolCall["function"]?["arguments"].map {
+                        String(decoding: $0.compactBytes(), as: UTF8.self)
+                    }
                     call(calls.count, id: nil, name: toolCall["function"]?["name"]?.stringValue, arguments: arguments)
                 }
                 return
@@ -101,7 +105,12 @@ public struct Transcript: Sendable, Equatable {
                     if let piece = part["text"]?.stringValue { text += piece }
                     if let function = part["function_call"] ?? part["functionCall"] {
                         let arguments = function["args"].map { String(decoding: $0.compactBytes(), as: UTF8.self) }
-                        call(calls.count, id: function["id"]?.stringValue, name: function["name"]?.stringValue, arguments: arguments)
+                        call(
+                            calls.count,
+                            id: function["id"]?.stringValue,
+                            name: function["name"]?.stringValue,
+                            arguments: arguments
+                        )
                     }
                 }
                 return
@@ -118,26 +127,43 @@ public struct Transcript: Sendable, Equatable {
                 text += object["delta"]?.stringValue ?? ""
             case "response.output_item.added":
                 if object["item"]?["type"]?.stringValue == "function_call" {
-                    call(index, id: object["item"]?["call_id"]?.stringValue, name: object["item"]?["name"]?.stringValue, arguments: nil)
+                    call(
+                        index,
+                        id: object["item"]?["call_id"]?.stringValue,
+                        name: object["item"]?["name"]?.stringValue,
+                        arguments: nil
+                    )
                 }
             case "response.function_call_arguments.delta":
                 call(index, id: nil, name: nil, arguments: object["delta"]?.stringValue)
             case "content_block_start":
                 if object["content_block"]?["type"]?.stringValue == "tool_use" {
-                    call(index, id: object["content_block"]?["id"]?.stringValue, name: object["content_block"]?["name"]?.stringValue, arguments: nil)
+                    call(
+                        index,
+                        id: object["content_block"]?["id"]?.stringValue,
+                        name: object["content_block"]?["name"]?.stringValue,
+                        arguments: nil
+                    )
                 }
                 if let piece = object["content_block"]?["text"]?.stringValue { text += piece }
             case "content_block_delta", "content.delta":
                 let delta = object["delta"]
                 if let piece = delta?["text"]?.stringValue { text += piece }
-                if let partial = delta?["partial_json"]?.stringValue { call(index, id: nil, name: nil, arguments: partial) }
+                if let partial = delta?["partial_json"]?.stringValue {
+                    call(index, id: nil, name: nil, arguments: partial)
+                }
             case "message":
                 // A whole Anthropic message.
                 for (position, block) in (object["content"]?.arrayValue ?? []).enumerated() {
                     if let piece = block["text"]?.stringValue { text += piece }
                     if block["type"]?.stringValue == "tool_use" {
                         let arguments = block["input"].map { String(decoding: $0.compactBytes(), as: UTF8.self) }
-                        call(position, id: block["id"]?.stringValue, name: block["name"]?.stringValue, arguments: arguments)
+                        call(
+                            position,
+                            id: block["id"]?.stringValue,
+                            name: block["name"]?.stringValue,
+                            arguments: arguments
+                        )
                     }
                 }
             default:

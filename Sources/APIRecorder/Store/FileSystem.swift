@@ -32,12 +32,18 @@ enum FileSystem {
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == type else { return nil }
         #if canImport(Darwin)
         return Stamp(
-            size: Int(info.st_size), modifiedSeconds: info.st_mtimespec.tv_sec,
-            modifiedNanoseconds: info.st_mtimespec.tv_nsec, inode: UInt64(info.st_ino))
+            size: Int(info.st_size),
+            modifiedSeconds: info.st_mtimespec.tv_sec,
+            modifiedNanoseconds: info.st_mtimespec.tv_nsec,
+            inode: UInt64(info.st_ino)
+        )
         #else
         return Stamp(
-            size: Int(info.st_size), modifiedSeconds: info.st_mtim.tv_sec, modifiedNanoseconds: info.st_mtim.tv_nsec,
-            inode: UInt64(info.st_ino))
+            size: Int(info.st_size),
+            modifiedSeconds: info.st_mtim.tv_sec,
+            modifiedNanoseconds: info.st_mtim.tv_nsec,
+            inode: UInt64(info.st_ino)
+        )
         #endif
     }
 
@@ -135,6 +141,17 @@ enum FileSystem {
     /// Every regular file under `root` that lies in a folder named `recordings` and ends in `.json`,
     /// sorted by path.
     static func recordingFiles(under root: String) -> [String] {
+        filesInRecordingFolders(under: root) { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+    }
+
+    /// Temporary files of interrupted atomic writes (``writeAtomically(_:to:)`` names them
+    /// `.<name>.<pid>.<random>.tmp`) in the `recordings` folders under `root`, sorted by path.
+    static func temporaryFiles(under root: String) -> [String] {
+        filesInRecordingFolders(under: root) { $0.hasPrefix(".") && $0.hasSuffix(".tmp") && $0.contains(".json.") }
+    }
+
+    /// The regular files in folders named `recordings` under `root` whose names pass `accept`.
+    private static func filesInRecordingFolders(under root: String, accept: (String) -> Bool) -> [String] {
         var result: [String] = []
         var pending = [root]
         while let folder = pending.popLast() {
@@ -143,12 +160,31 @@ enum FileSystem {
                 let path = folder == "/" ? "/\(name)" : "\(folder)/\(name)"
                 if isDirectory(path) {
                     if name != ".build" && name != ".git" && !name.hasPrefix(".build") { pending.append(path) }
-                } else if inRecordings, name.hasSuffix(".json"), !name.hasPrefix(".") {
+                } else if inRecordings, accept(name) {
                     result.append(path)
                 }
             }
         }
         return result.sorted()
+    }
+
+    /// Whether the temporary file at `path` was left by a write that can no longer finish: its
+    /// process is gone, or it is older than `age` seconds (a live writer renames within moments).
+    static func isAbandonedTemporaryFile(_ path: String, olderThan age: Int = 600) -> Bool {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        let parts = name.split(separator: ".")
+        // "", "<name>", "json", "<pid>", "<random>", "tmp" → the pid is third from the end.
+        if parts.count >= 3, let pid = Int32(parts[parts.count - 3]), pid > 0, pid != getpid() {
+            if kill(pid, 0) != 0, errno == ESRCH { return true }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        #if canImport(Darwin)
+        let modified = Int(info.st_mtimespec.tv_sec)
+        #else
+        let modified = Int(info.st_mtim.tv_sec)
+        #endif
+        return Int(time(nil)) - modified > age
     }
 
     static func parent(of path: String) -> String {

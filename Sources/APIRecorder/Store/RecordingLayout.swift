@@ -4,9 +4,17 @@
 /// `Tests/Target/File.swift::Suite/test()`) puts its recordings in `path/to/recordings/`, beside the
 /// test file. Ids without `::`, and no id, use the fallback folder.
 public enum RecordingLayout {
+    /// The longest folder name, in UTF-8 bytes, that common file systems hold (`NAME_MAX`).
+    public static let maximumFolderNameBytes = 255
+    /// The longest path, in bytes, that the store writes to (`PATH_MAX` less its terminating NUL).
+    public static let maximumPathBytes = 4095
+    /// The longest recording file name: `models-<64 hex>-<8 hex>.json`.
+    static let maximumFileNameBytes = 85
+
     /// The folder (relative to the recordings root) for `testID`, or `nil` for the fallback folder.
-    /// - Throws: ``StoreError`` when the id's file part could leave the root: an absolute path,
-    ///   a `..` component, or a NUL character.
+    /// - Throws: ``StoreError`` when the id's file part could leave the root (an absolute path,
+    ///   a `..` component, or a NUL character) or names a folder longer than a file system allows
+    ///   (``maximumFolderNameBytes``).
     public static func relativeDirectory(forTestID testID: String?) throws(StoreError) -> String? {
         guard let testID, let filePart = filePart(of: testID) else { return nil }
         if filePart.contains("\0") {
@@ -24,6 +32,13 @@ public enum RecordingLayout {
             throw StoreError.unsafeTestID(testID, reason: "its file part contains '..'")
         }
         let folders = components.dropLast()
+        if let long = folders.first(where: { $0.utf8.count > maximumFolderNameBytes }) {
+            throw StoreError.unsafeTestID(
+                testID,
+                reason: "its folder name \"\(long.prefix(32))…\" is \(long.utf8.count) bytes long, "
+                    + "more than the \(maximumFolderNameBytes) a file system allows"
+            )
+        }
         return folders.isEmpty ? "recordings" : folders.joined(separator: "/") + "/recordings"
     }
 }
@@ -41,41 +56,5 @@ extension RecordingLayout {
             }
         }
         return nil
-    }
-}
-
-/// A failure of the recordings store, naming the file or test id involved.
-public struct StoreError: Error, Sendable, CustomStringConvertible {
-    public enum Code: Sendable, Equatable {
-        /// A test id whose derived folder would lie outside the recordings root.
-        case unsafeTestID
-        /// A recording file that exists but cannot be read or used.
-        case corruptRecording
-        /// An I/O failure while reading or writing.
-        case io
-    }
-
-    public let code: Code
-    /// The file involved, when there is one.
-    public let path: String?
-    public let message: String
-
-    public var description: String { message }
-
-    static func unsafeTestID(_ testID: String, reason: String) -> StoreError {
-        StoreError(code: .unsafeTestID, path: nil, message: "test id \(quoted(testID)) is not allowed: \(reason)")
-    }
-
-    static func corrupt(_ path: String, _ reason: String) -> StoreError {
-        StoreError(code: .corruptRecording, path: path, message: "\(path): corrupt recording: \(reason)")
-    }
-
-    static func io(_ path: String, _ reason: String) -> StoreError {
-        StoreError(code: .io, path: path, message: "\(path): \(reason)")
-    }
-
-    private static func quoted(_ text: String) -> String {
-        "\"" + text.unicodeScalars.map { $0.value < 0x20 ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
-            + "\""
     }
 }

@@ -52,9 +52,20 @@ public final class RecordingStore: Sendable {
 
     /// The folder a recording of `testID` is written to.
     /// - Throws: ``StoreError`` for a test id that would leave the root.
+    /// - Throws: ``StoreError`` for a test id that would leave the root, or whose folder's path
+    ///   (with the longest recording file name) would be longer than the file system allows.
     public func directory(forTestID testID: String?) throws(StoreError) -> String {
         guard let relative = try RecordingLayout.relativeDirectory(forTestID: testID) else { return fallbackDirectory }
-        return "\(root)/\(relative)"
+        let folder = "\(root)/\(relative)"
+        let longest = folder.utf8.count + 1 + RecordingLayout.maximumFileNameBytes
+        if longest > RecordingLayout.maximumPathBytes, let testID {
+            throw StoreError.unsafeTestID(
+                testID,
+                reason: "its recordings would have paths of \(longest) bytes, "
+                    + "more than the \(RecordingLayout.maximumPathBytes) a file system allows"
+            )
+        }
+        return folder
     }
 
     /// The folders a look-up for `testID` searches, in order.

@@ -26,8 +26,13 @@ public struct Agent: Sendable {
     public var maxTokens: Int?
 
     public init(
-        baseURL: URL, model: String, apiKey: String? = nil, session: URLSession = .shared, webSearch: WebSearch? = nil,
-        temperature: Double? = 0, maxTokens: Int? = nil
+        baseURL: URL,
+        model: String,
+        apiKey: String? = nil,
+        session: URLSession = .shared,
+        webSearch: WebSearch? = nil,
+        temperature: Double? = 0,
+        maxTokens: Int? = nil
     ) {
         self.baseURL = baseURL
         self.model = model

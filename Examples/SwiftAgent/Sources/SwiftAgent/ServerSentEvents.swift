@@ -67,7 +67,8 @@ public struct HTTPStatusError: Error, CustomStringConvertible {
 enum EventStream {
     /// The data of each event of `request`'s response, until the stream ends.
     static func events(
-        of request: URLRequest, configuration: URLSessionConfiguration
+        of request: URLRequest,
+        configuration: URLSessionConfiguration
     ) -> AsyncThrowingStream<String, any Error> {
         AsyncThrowingStream { continuation in
             let delegate = Delegate(continuation: continuation)
@@ -95,7 +96,9 @@ enum EventStream {
         }
 
         func urlSession(
-            _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+            _ session: URLSession,
+            dataTask: URLSessionDataTask,
+            didReceive response: URLResponse,
             completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
         ) {
             if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
@@ -116,7 +119,9 @@ enum EventStream {
             if let error {
                 continuation.finish(throwing: error)
             } else if let errorStatus {
-                continuation.finish(throwing: HTTPStatusError(status: errorStatus, body: String(decoding: errorBody, as: UTF8.self)))
+                continuation.finish(
+                    throwing: HTTPStatusError(status: errorStatus, body: String(decoding: errorBody, as: UTF8.self))
+                )
             } else {
                 if let last = splitter.finish() { continuation.yield(last) }
                 continuation.finish()

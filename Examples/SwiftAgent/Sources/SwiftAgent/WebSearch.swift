@@ -29,7 +29,8 @@ public struct WebSearch: Sendable {
     /// How many results to ask for.
     public var maxResults: Int
 
-    public init(baseURL: URL = Self.defaultBaseURL, apiKey: String, session: URLSession = .shared, maxResults: Int = 3) {
+    public init(baseURL: URL = Self.defaultBaseURL, apiKey: String, session: URLSession = .shared, maxResults: Int = 3)
+    {
         self.baseURL = baseURL
         self.apiKey = apiKey
         self.session = session
@@ -56,7 +57,9 @@ public struct WebSearch: Sendable {
         description: "Search the web.",
         parameters: JSONSchema(
             properties: ["query": .init(type: "string", description: "What to search for.")],
-            required: ["query"]))
+            required: ["query"]
+        )
+    )
 
     /// Results as text for the model: numbered, each with its title, address and content.
     public static func render(_ hits: [SearchHit]) -> String {

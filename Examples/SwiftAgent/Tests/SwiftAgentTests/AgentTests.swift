@@ -30,9 +30,12 @@ struct AgentTests {
     func makeAgent(maxTokens: Int = 64) -> Agent {
         let session = RecordingScope.current!.urlSession()
         return Agent(
-            baseURL: Endpoints.model, model: Endpoints.modelName, session: session,
+            baseURL: Endpoints.model,
+            model: Endpoints.modelName,
+            session: session,
             webSearch: WebSearch(baseURL: Endpoints.tavily, apiKey: Endpoints.tavilyKey, session: session),
-            maxTokens: maxTokens)
+            maxTokens: maxTokens
+        )
     }
 
     @Test func ask() async throws {
@@ -69,7 +72,10 @@ struct AgentTests {
     /// without running it, so the session inside need not be a recording one.
     @Test func searchAsRecordedTool() async throws {
         let search = WebSearch(
-            baseURL: Endpoints.tavily, apiKey: Endpoints.tavilyKey, session: URLSession(configuration: .ephemeral))
+            baseURL: Endpoints.tavily,
+            apiKey: Endpoints.tavilyKey,
+            session: URLSession(configuration: .ephemeral)
+        )
         let arguments = SearchArguments(query: "2022 FIFA World Cup winner", maxResults: search.maxResults)
         let hits: [SearchHit] = try await recordedTool(provider: "tavily", name: "web_search", arguments: arguments) {
             try await search.search(query: arguments.query)

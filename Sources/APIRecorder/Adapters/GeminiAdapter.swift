@@ -11,17 +11,17 @@
 ///
 /// Every other call on a Gemini route (the interactions API, model lists, token counts) is a
 /// plain-HTTP recording, as the reference stores interactions; errors come in Gemini's shape.
-public struct GeminiAdapter: ProviderAdapter {
-    public var redaction: SecretRedaction
+package struct GeminiAdapter: ProviderAdapter {
+    package var redaction: SecretRedaction
     private let plainHTTP: PlainHTTPAdapter
 
-    public init(redaction: SecretRedaction = SecretRedaction()) {
+    package init(redaction: SecretRedaction = SecretRedaction()) {
         self.redaction = redaction
         self.plainHTTP = PlainHTTPAdapter(redaction: redaction)
     }
 
     /// A `generateContent`-family call, read off its path.
-    struct ModelCall: Equatable {
+    package struct ModelCall: Equatable, Sendable {
         /// `vertexai` or `gemini`.
         var provider: String
         /// The model as the SDK call names it: `publishers/google/models/gemini-2.0-flash` on
@@ -51,31 +51,60 @@ public struct GeminiAdapter: ProviderAdapter {
             guard !segments.isEmpty else { return nil }
             if segments[0] == "publishers" || segments[0] == "endpoints" { vertex = true }
             provider = vertex ? "vertexai" : "gemini"
-            model = !vertex && segments.count == 2 && segments[0] == "models" ? segments[1] : segments.joined(separator: "/")
+            model =
+                !vertex && segments.count == 2 && segments[0] == "models"
+                ? segments[1] : segments.joined(separator: "/")
         }
     }
 
     /// Whether `path` is a content-generation call (the `auto` adapter routes those here).
-    public static func handles(path: String) -> Bool { ModelCall(path: path) != nil }
+    package static func handles(path: String) -> Bool { ModelCall(path: path) != nil }
 
     // MARK: Requests
 
-    public func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange {
+    /// What `prepare` derived from a request.
+    package enum Details: Sendable {
+        /// A content-generation call; `sse` when the client asked for SSE (`alt=sse`).
+        case model(ModelCall, sse: Bool)
+        /// Any other call: a plain-HTTP recording.
+        case plain(PlainHTTPAdapter.Details)
+    }
+
+    package func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange<Details> {
         guard let call = ModelCall(path: request.path), request.method.uppercased() == "POST" else {
-            return try plainHTTP.prepare(request)
+            let exchange = try plainHTTP.prepare(request)
+            return exchange.with(details: .plain(exchange.details))
         }
         let parsed = try request.jsonBody(errorType: "INVALID_ARGUMENT")
         guard case .object = parsed else {
-            throw ExchangeError(status: 400, type: "INVALID_ARGUMENT", message: "The request body must be a JSON object.")
+            throw ExchangeError(
+                status: 400,
+                type: "INVALID_ARGUMENT",
+                message: "The request body must be a JSON object."
+            )
         }
-        let (restBody, upstreamBody) = redaction.redact(body: parsed, original: request.body, upstreamKey: request.upstreamKey)
+        let (restBody, upstreamBody) = redaction.redact(
+            body: parsed,
+            original: request.body,
+            upstreamKey: request.upstreamKey
+        )
+        let (_, upstreamQuery) = redaction.redact(query: request.query, upstreamKey: request.upstreamKey)
         let body = Self.sdkCall(restBody: restBody.objectValue ?? JSONObject(), model: call.model)
         let identity = RequestIdentity.inference(method: "POST", url: call.url, body: body, testID: request.testID)
         let recorderRequest = RecorderRequest(
-            identity: identity, testID: request.testID, method: "POST", url: call.url, model: call.model)
+            identity: identity,
+            testID: request.testID,
+            summary: RequestSummary(method: "POST", url: call.url, model: call.model)
+        )
+        let sse = request.query?.split(separator: "&").contains("alt=sse") ?? false
         return PreparedExchange(
-            request: request, recorderRequest: recorderRequest, body: body, wantsStream: call.isStream,
-            endpoint: call.endpoint, upstreamBody: upstreamBody)
+            request: request,
+            recorderRequest: recorderRequest,
+            recordedBody: body,
+            upstreamBody: upstreamBody,
+            upstreamQuery: upstreamQuery,
+            details: .model(call, sse: sse)
+        )
     }
 
     /// The SDK call a REST body came from: `contents` as they are, and everything else (the
@@ -90,7 +119,8 @@ public struct GeminiAdapter: ProviderAdapter {
         for name in ["generationConfig", "generation_config"] {
             if case .object(let generation)? = restBody[name] { add(generation) }
         }
-        for (key, value) in restBody.members where !["contents", "model", "generationConfig", "generation_config"].contains(key) {
+        for (key, value) in restBody.members
+        where !["contents", "model", "generationConfig", "generation_config"].contains(key) {
             add([key: value])
         }
         return [
@@ -99,59 +129,84 @@ public struct GeminiAdapter: ProviderAdapter {
         ]
     }
 
-    public func recording(
-        for exchange: PreparedExchange, outcome: RecordedOutcome, extraResponseKeys: JSONObject
-    ) -> Recording {
-        guard ModelCall(path: exchange.request.path) != nil, exchange.request.method.uppercased() == "POST" else {
-            return plainHTTP.recording(for: exchange, outcome: outcome, extraResponseKeys: extraResponseKeys)
+    package func recording(for exchange: PreparedExchange<Details>, live: LiveOutcome) -> Recording {
+        switch exchange.details {
+        case .plain(let details):
+            return plainHTTP.recording(for: exchange.with(details: details), live: live)
+        case .model(let call, _):
+            return Recording.inference(
+                testID: exchange.request.testID,
+                method: "POST",
+                url: call.url,
+                body: exchange.recordedBody,
+                endpoint: call.endpoint,
+                model: call.model,
+                providerMetadata: ["provider": .string(call.provider)],
+                outcome: live.outcome,
+                extraResponseKeys: live.extraResponseKeys
+            )
         }
-        return Recording.inference(
-            testID: exchange.request.testID, method: "POST", url: exchange.recorderRequest.url, body: exchange.body,
-            endpoint: exchange.endpoint, model: exchange.recorderRequest.model ?? "",
-            providerMetadata: ["provider": .string(exchange.recorderRequest.url.hasPrefix("vertexai:") ? "vertexai" : "gemini")],
-            outcome: outcome, extraResponseKeys: extraResponseKeys)
     }
 
     // MARK: Live responses
 
-    public func transcoder(for exchange: PreparedExchange, status: Int, contentType: String?) -> any LiveTranscoder {
-        guard let call = ModelCall(path: exchange.request.path), exchange.request.method.uppercased() == "POST" else {
-            return plainHTTP.transcoder(for: exchange, status: status, contentType: contentType)
+    package func liveResponse(
+        for exchange: PreparedExchange<Details>,
+        status: Int,
+        contentType: String?
+    ) -> LiveResponse {
+        let (call, sse): (ModelCall, Bool)
+        switch exchange.details {
+        case .plain(let details):
+            return plainHTTP.liveResponse(
+                for: exchange.with(details: details),
+                status: status,
+                contentType: contentType
+            )
+        case .model(let modelCall, let askedForSSE):
+            (call, sse) = (modelCall, askedForSSE)
         }
-        if status >= 400 { return ErrorTranscoder(provider: call.provider, status: status) }
-        if let contentType, contentType.lowercased().hasPrefix("text/event-stream") {
-            return StreamTranscoder(provider: call.provider)
-        }
-        return BodyTranscoder(streamEndpoint: call.isStream)
+        let provider = call.provider
+        if status >= 400 { return .whole { Self.errorOutcome($0, status: status, provider: provider) } }
+        let isEventStream = ResponseHeaderPolicy.isEventStream(contentType)
+        if isEventStream, sse { return .stream(StreamTranscoder(provider: provider)) }
+        let streamEndpoint = call.isStream
+        return .whole { Self.bodyOutcome($0, streamEndpoint: streamEndpoint, isEventStream: isEventStream) }
     }
 
-    /// A whole JSON body (a `generateContent` answer, or a non-SSE stream's JSON array),
-    /// recorded in snake_case; the client gets what a replay will send.
-    struct BodyTranscoder: WholeBodyTranscoding {
-        let streamEndpoint: Bool
-        var buffer: [UInt8] = []
-
-        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
-            switch (try? JSONValue(parsing: buffer)) ?? .null {
-            case .object(let object):
-                let stored = GeminiKeyCase.snake(.object(object))
-                return (GeminiAdapter.rendered(stored).compactBytes(), .body(stored))
-            case .array(let items) where streamEndpoint:
-                let chunks = items.map(GeminiKeyCase.snake)
-                return (JSONValue.array(chunks.map(GeminiAdapter.rendered)).compactBytes(), .stream(chunks))
-            default:
-                return (buffer, .body(.string(String(decoding: buffer, as: UTF8.self))))
+    /// A whole body: a `generateContent` answer, or a stream read whole (a JSON array, or SSE the
+    /// client did not ask for), recorded in snake_case.
+    static func bodyOutcome(_ bytes: [UInt8], streamEndpoint: Bool, isEventStream: Bool) -> RecordedOutcome {
+        if isEventStream {
+            var parser = SSEParser()
+            var events = parser.feed(bytes)
+            if let last = parser.finish() { events.append(last) }
+            let chunks = events.compactMap { event -> JSONValue? in
+                guard case .object(let object)? = try? JSONValue(parsing: event.data) else { return nil }
+                return GeminiKeyCase.snake(.object(object))
             }
+            return .stream(chunks)
+        }
+        switch (try? JSONValue(parsing: bytes)) ?? .null {
+        case .object(let object):
+            return .body(GeminiKeyCase.snake(.object(object)))
+        case .array(let items) where streamEndpoint:
+            return .stream(items.map(GeminiKeyCase.snake))
+        default:
+            return .body(.string(String(decoding: bytes, as: UTF8.self)))
         }
     }
 
     /// An SSE stream (`alt=sse`): every event goes to the client as soon as it is complete and
-    /// is recorded as one snake_case chunk.
-    struct StreamTranscoder: LiveTranscoder {
+    /// is recorded as one snake_case chunk. Events that are not JSON objects are not recorded,
+    /// and so not forwarded either.
+    struct StreamTranscoder: APIRecorder.StreamTranscoder {
         let provider: String
         var parser = SSEParser()
         var chunks: [JSONValue] = []
         var offsets = ChunkOffsets()
+
+        var contentType: String { "text/event-stream" }
 
         mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
             var out: [UInt8] = []
@@ -160,19 +215,19 @@ public struct GeminiAdapter: ProviderAdapter {
         }
 
         private mutating func handle(_ event: SSEEvent) -> [UInt8] {
-            guard case .object(let object) = (try? JSONValue(parsing: event.data)) ?? .null else { return event.encoded }
+            guard case .object(let object) = (try? JSONValue(parsing: event.data)) ?? .null else { return [] }
             offsets.markArrival()
             let chunk = GeminiKeyCase.snake(.object(object))
             chunks.append(chunk)
             return GeminiAdapter.event(chunk)
         }
 
-        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
+        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome) {
             let tail = parser.finish().map { handle($0) } ?? []
             return (tail, .stream(chunks))
         }
 
-        mutating func fail(_ reason: String) -> RecordedOutcome? {
+        mutating func fail(_ reason: String) -> RecordedOutcome {
             .streamEndedEarly(provider: provider, type: "ConnectionError", reason: reason, chunks: chunks)
         }
 
@@ -180,49 +235,65 @@ public struct GeminiAdapter: ProviderAdapter {
     }
 
     /// An error status, recorded as the `google.genai.errors.APIError` subclass the SDK raises.
-    struct ErrorTranscoder: WholeBodyTranscoding {
-        let provider: String
-        let status: Int
-        var buffer: [UInt8] = []
-
-        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
-            let parsed = (try? JSONValue(parsing: buffer)) ?? .string(String(decoding: buffer, as: UTF8.self))
-            let error = parsed["error"]
-            let message = "\(status) \(error?["status"]?.stringValue ?? GeminiAdapter.statusName(status)). \(PythonRepr.repr(parsed))"
-            let exception = RecordedException(
-                provider: provider, type: status >= 500 ? "ServerError" : "ClientError", message: message,
-                statusCode: status, body: parsed)
-            return (buffer, .exception(exception))
-        }
+    static func errorOutcome(_ buffer: [UInt8], status: Int, provider: String) -> RecordedOutcome {
+        let parsed = (try? JSONValue(parsing: buffer)) ?? .string(String(decoding: buffer, as: UTF8.self))
+        let error = parsed["error"]
+        let message =
+            "\(status) \(error?["status"]?.stringValue ?? GeminiAdapter.statusName(status)). \(PythonRepr.repr(parsed))"
+        return .exception(
+            RecordedException(
+                provider: provider,
+                type: status >= 500 ? "ServerError" : "ClientError",
+                message: message,
+                statusCode: status,
+                body: parsed
+            )
+        )
     }
 
     // MARK: Replay
 
-    public func replayPlan(for recording: Recording, exchange: PreparedExchange) -> ReplayPlan {
-        guard ModelCall(path: exchange.request.path) != nil, exchange.request.method.uppercased() == "POST" else {
-            return plainHTTP.replayPlan(for: recording, exchange: exchange)
+    package func replayPlan(
+        for recording: Recording,
+        exchange: PreparedExchange<Details>
+    ) throws(RecordingError) -> ReplayPlan {
+        let sse: Bool
+        switch exchange.details {
+        case .plain(let details):
+            return try plainHTTP.replayPlan(for: recording, exchange: exchange.with(details: details))
+        case .model(_, let askedForSSE):
+            sse = askedForSSE
         }
         if let exception = recording.exception, !recording.isStreaming {
             let status = exception.statusCode ?? 500
             var body = exception.body ?? .null
             if body["error"] == nil {
-                body = ["error": ["code": .integer(status), "message": .string(exception.message ?? ""), "status": .string(Self.statusName(status))]]
+                body = [
+                    "error": [
+                        "code": .integer(status), "message": .string(exception.message ?? ""),
+                        "status": .string(Self.statusName(status)),
+                    ]
+                ]
             }
             return ReplayPlan(status: status, contentType: "application/json", body: .whole(body.compactBytes()))
         }
         if let chunks = recording.chunks {
-            let sse = exchange.request.query?.split(separator: "&").contains("alt=sse") ?? false
             if !sse, !recording.isException {
                 return ReplayPlan(
-                    status: 200, contentType: "application/json", body: .whole(JSONValue.array(chunks.map(Self.rendered)).compactBytes()))
+                    status: 200,
+                    contentType: "application/json",
+                    body: .whole(JSONValue.array(chunks.map(Self.rendered)).compactBytes())
+                )
             }
             let frames = chunks.map(Self.event)
             return .recordedStream(frames, contentType: "text/event-stream", of: recording)
         }
-        if case .string(let text) = recording.body {
-            return ReplayPlan(status: 200, contentType: "text/plain; charset=utf-8", body: .whole(Array(text.utf8)))
-        }
-        return ReplayPlan(status: 200, contentType: "application/json", body: .whole(Self.rendered(recording.body).compactBytes()))
+        if case .string(let text) = recording.body { return .text(text, status: 200) }
+        return ReplayPlan(
+            status: 200,
+            contentType: "application/json",
+            body: .whole(Self.rendered(recording.body).compactBytes())
+        )
     }
 
     /// A stored object as the REST API sends it: camelCase, without what the SDK adds on its
@@ -260,11 +331,11 @@ public struct GeminiAdapter: ProviderAdapter {
     }
 
     /// Google's error shape: `{"error": {"code", "message", "status"}}`.
-    public func errorBody(_ error: ExchangeError) -> [UInt8] {
+    package func errorBody(_ error: ExchangeError) -> [UInt8] {
         let status = error.type == error.type.uppercased() ? error.type : Self.statusName(error.status)
         let message = error.type == status ? error.message : "\(error.type): \(error.message)"
         return JSONValue.object([
-            "error": ["code": .integer(error.status), "message": .string(message), "status": .string(status)],
+            "error": ["code": .integer(error.status), "message": .string(message), "status": .string(status)]
         ]).compactBytes()
     }
 }

@@ -6,7 +6,7 @@
 /// `exception_data` for error statuses. Chat-completion tool-call ids are made deterministic, in
 /// the recording and in what the client receives, because they flow into the next request of an
 /// agent loop and would otherwise change its hash on every re-recording.
-public struct OpenAIAdapter: ProviderAdapter {
+package struct OpenAIAdapter: ProviderAdapter {
     /// The endpoints with rules of their own.
     enum Endpoint: Equatable {
         case chatCompletions, completions, embeddings, responses, models, other
@@ -58,11 +58,21 @@ public struct OpenAIAdapter: ProviderAdapter {
         var streamEndsWithDone: Bool { self == .chatCompletions || self == .completions || self == .other }
     }
 
-    /// The provider name written into `exception_data`.
-    public let provider: String
-    public var redaction: SecretRedaction
+    /// What `prepare` derived from a request.
+    package struct Details: Sendable {
+        var kind: Endpoint
+        /// The logical endpoint (`/v1/chat/completions`).
+        var endpoint: String
+        /// The method recorded (and hashed): the reference records every SDK call as POST.
+        var recordedMethod: String
+        var model: String
+    }
 
-    public init(provider: String = "openai", redaction: SecretRedaction = SecretRedaction()) {
+    /// The provider name written into `exception_data`.
+    package let provider: String
+    package var redaction: SecretRedaction
+
+    package init(provider: String = "openai", redaction: SecretRedaction = SecretRedaction()) {
         self.provider = provider
         self.redaction = redaction
     }
@@ -75,94 +85,127 @@ public struct OpenAIAdapter: ProviderAdapter {
 
     // MARK: Requests
 
-    public func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange {
+    package func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange<Details> {
         let method = request.method.uppercased()
         let endpoint = Self.endpoint(forPath: request.path)
         let kind = Endpoint(endpoint: endpoint, method: method)
         if request.body.isEmpty, !["GET", "DELETE", "HEAD"].contains(method), kind != .other {
-            throw ExchangeError(status: 400, type: "invalid_request_error", message: "The request body is empty; expected JSON.")
+            throw ExchangeError(
+                status: 400,
+                type: "invalid_request_error",
+                message: "The request body is empty; expected JSON."
+            )
         }
         var (body, upstreamBody) = redaction.redact(
-            body: try request.jsonBody(), original: request.body, upstreamKey: request.upstreamKey)
-        if kind == .other, let query = redaction.redact(query: request.query) {
+            body: try request.jsonBody(),
+            original: request.body,
+            upstreamKey: request.upstreamKey
+        )
+        let (recordedQuery, upstreamQuery) = redaction.redact(query: request.query, upstreamKey: request.upstreamKey)
+        if kind == .other, let recordedQuery {
             // The identity of an inference request is its path and body; keep the query in the
             // body so that `?page=2` does not replay `?page=1`.
             var object = body.objectValue ?? ["__body__": body]
-            object["__query__"] = .string(query)
+            object["__query__"] = .string(recordedQuery)
             body = .object(object)
         }
         let model = body["model"]?.stringValue
-        // The reference records every SDK call as POST, the models list included.
         let recordedMethod = kind == .models ? "POST" : method
         let identity = RequestIdentity.inference(
-            method: recordedMethod, url: request.recordedURL, body: body, testID: request.testID)
+            method: recordedMethod,
+            url: request.recordedURL,
+            body: body,
+            testID: request.testID
+        )
         let recorderRequest = RecorderRequest(
-            identity: identity, testID: request.testID, isModelList: RequestIdentity.modelListPaths.contains(endpoint),
-            method: recordedMethod, url: request.recordedURL + (redaction.redact(query: request.query).map { "?\($0)" } ?? ""),
-            model: model)
+            identity: identity,
+            testID: request.testID,
+            summary: RequestSummary(
+                method: recordedMethod,
+                url: request.recordedURL + (recordedQuery.map { "?\($0)" } ?? ""),
+                model: model
+            ),
+            isModelList: RequestIdentity.modelListPaths.contains(endpoint)
+        )
         return PreparedExchange(
-            request: request, recorderRequest: recorderRequest, body: body,
-            wantsStream: body["stream"]?.boolValue ?? false, endpoint: endpoint, upstreamBody: upstreamBody)
+            request: request,
+            recorderRequest: recorderRequest,
+            recordedBody: body,
+            upstreamBody: upstreamBody,
+            upstreamQuery: upstreamQuery,
+            details: Details(kind: kind, endpoint: endpoint, recordedMethod: recordedMethod, model: model ?? "")
+        )
     }
 
-    public func recording(
-        for exchange: PreparedExchange, outcome: RecordedOutcome, extraResponseKeys: JSONObject
-    ) -> Recording {
+    package func recording(for exchange: PreparedExchange<Details>, live: LiveOutcome) -> Recording {
         Recording.inference(
-            testID: exchange.request.testID, method: exchange.recorderRequest.method,
-            url: exchange.request.recordedURL, body: exchange.body, endpoint: exchange.endpoint,
-            model: exchange.body["model"]?.stringValue ?? "", outcome: outcome, extraResponseKeys: extraResponseKeys)
+            testID: exchange.request.testID,
+            method: exchange.details.recordedMethod,
+            url: exchange.request.recordedURL,
+            body: exchange.recordedBody,
+            endpoint: exchange.details.endpoint,
+            model: exchange.details.model,
+            outcome: live.outcome,
+            extraResponseKeys: live.extraResponseKeys
+        )
     }
 
     // MARK: Live responses
 
-    public func transcoder(for exchange: PreparedExchange, status: Int, contentType: String?) -> any LiveTranscoder {
-        let kind = Endpoint(endpoint: exchange.endpoint, method: exchange.request.method.uppercased())
+    package func liveResponse(
+        for exchange: PreparedExchange<Details>,
+        status: Int,
+        contentType: String?
+    ) -> LiveResponse {
+        let kind = exchange.details.kind
+        let requestHash = exchange.hash
+        let provider = self.provider
         if status >= 400 {
-            return ErrorTranscoder(provider: provider, status: status)
+            return .whole { body in Self.errorOutcome(body, status: status, provider: provider) }
         }
-        if let contentType, contentType.lowercased().hasPrefix("text/event-stream") {
-            return StreamTranscoder(kind: kind, requestHash: exchange.hash)
+        if ResponseHeaderPolicy.isEventStream(contentType) {
+            return .stream(StreamTranscoder(kind: kind, requestHash: requestHash))
         }
-        return BodyTranscoder(kind: kind, requestHash: exchange.hash)
+        return .whole { body in Self.bodyOutcome(body, kind: kind, requestHash: requestHash) }
     }
 
-    /// A whole JSON body: buffered, then sent with deterministic tool-call ids, and recorded typed.
-    struct BodyTranscoder: WholeBodyTranscoding {
-        let kind: Endpoint
-        let requestHash: String
-        var buffer: [UInt8] = []
-
-        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
-            guard case .object(var object) = (try? JSONValue(parsing: buffer)) ?? .null else {
-                // Not JSON: pass it on untouched, and record it as text.
-                return (buffer, .body(.string(String(decoding: buffer, as: UTF8.self))))
-            }
-            if kind == .chatCompletions { object = DeterministicToolCallIDs.apply(to: object, requestHash: requestHash) }
-            let stored: JSONValue
-            switch kind {
-            case .models:
-                stored = .array((object["data"]?.arrayValue ?? []).map { model -> JSONValue in
-                    ResponseNormalization.typed(
-                        "openai.types.model.Model", data: model.objectValue ?? JSONObject(), requestHash: requestHash)
-                })
-            default:
-                stored = kind.stored(object, typeName: kind.bodyType, requestHash: requestHash)
-            }
-            // The client gets exactly what a replay will send, so record and replay look the same.
-            return (OpenAIAdapter.rendered(body: stored, kind: kind), .body(stored))
+    /// A whole JSON body, recorded typed with deterministic tool-call ids; a body that is not a
+    /// JSON object is recorded as text (and replayed as it came).
+    static func bodyOutcome(_ bytes: [UInt8], kind: Endpoint, requestHash: String) -> RecordedOutcome {
+        guard case .object(var object) = (try? JSONValue(parsing: bytes)) ?? .null else {
+            return .body(.string(String(decoding: bytes, as: UTF8.self)))
         }
-
+        if kind == .chatCompletions { object = DeterministicToolCallIDs.apply(to: object, requestHash: requestHash) }
+        switch kind {
+        case .models:
+            return .body(
+                .array(
+                    (object["data"]?.arrayValue ?? []).map { model -> JSONValue in
+                        ResponseNormalization.typed(
+                            "openai.types.model.Model",
+                            data: model.objectValue ?? JSONObject(),
+                            requestHash: requestHash
+                        )
+                    }
+                )
+            )
+        default:
+            return .body(kind.stored(object, typeName: kind.bodyType, requestHash: requestHash))
+        }
     }
 
-    /// An SSE stream: each event is forwarded as soon as it is complete, and recorded as a chunk.
-    struct StreamTranscoder: LiveTranscoder {
+    /// An SSE stream: each JSON event is forwarded as soon as it is complete, in the form a replay
+    /// sends it, and recorded as a chunk. Events that are not JSON objects (a provider's keep-alive
+    /// text) cannot be recorded as chunks, so they are not forwarded either: record and replay
+    /// show the client the same events.
+    struct StreamTranscoder: APIRecorder.StreamTranscoder {
         let kind: Endpoint
         let requestHash: String
         var parser = SSEParser()
         var chunks: [JSONValue] = []
         var offsets = ChunkOffsets()
-        var sawDone = false
+
+        var contentType: String { "text/event-stream" }
 
         mutating func consume(_ bytes: [UInt8]) -> [UInt8] {
             var out: [UInt8] = []
@@ -172,58 +215,53 @@ public struct OpenAIAdapter: ProviderAdapter {
 
         private mutating func handle(_ event: SSEEvent) -> [UInt8] {
             if event.data == "[DONE]" {
-                // Held back until the recording is saved: clients stop reading at [DONE].
-                sawDone = true
+                // Sent at the end, after the recording is saved: clients stop reading at [DONE].
                 return []
             }
-            guard case .object(var object) = (try? JSONValue(parsing: event.data)) ?? .null else {
-                // Not JSON (a keep-alive or a provider's own text): forward, do not record.
-                return event.encoded
+            guard case .object(var object) = (try? JSONValue(parsing: event.data)) ?? .null else { return [] }
+            if kind == .chatCompletions {
+                object = DeterministicToolCallIDs.apply(to: object, requestHash: requestHash)
             }
-            if kind == .chatCompletions { object = DeterministicToolCallIDs.apply(to: object, requestHash: requestHash) }
             offsets.markArrival()
             let chunk = kind.stored(object, typeName: kind.chunkType, requestHash: requestHash)
             chunks.append(chunk)
             return OpenAIAdapter.rendered(chunk: chunk, kind: kind)
         }
 
-        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
+        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome) {
             var tail: [UInt8] = []
             if let last = parser.finish() { tail = handle(last) }
-            if sawDone { tail += SSEEvent(data: "[DONE]").encoded }
+            // A replay ends with [DONE] where the endpoint's streams do, whatever the upstream sent.
+            if kind.streamEndsWithDone { tail += SSEEvent(data: "[DONE]").encoded }
             return (tail, .stream(chunks))
         }
 
-        mutating func fail(_ reason: String) -> RecordedOutcome? {
+        mutating func fail(_ reason: String) -> RecordedOutcome {
             .streamEndedEarly(provider: nil, type: "APIConnectionError", reason: reason, chunks: chunks)
         }
 
-        var extraResponseKeys: JSONObject {
-            offsets.responseKeys
-        }
+        var extraResponseKeys: JSONObject { offsets.responseKeys }
     }
 
-    /// An error status: forwarded as it came, recorded as the exception the SDK raises.
-    struct ErrorTranscoder: WholeBodyTranscoding {
-        let provider: String
-        let status: Int
-        var buffer: [UInt8] = []
-
-        mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome?) {
-            let parsed = try? JSONValue(parsing: buffer)
-            let errorObject = parsed?["error"] ?? parsed ?? .string(String(decoding: buffer, as: UTF8.self))
-            let described = PythonRepr.repr(parsed ?? .string(String(decoding: buffer, as: UTF8.self)))
-            let message = "Error code: \(status) - \(described)"
-            let exception = RecordedException(
-                provider: provider, type: OpenAIAdapter.errorClass(forStatus: status), message: message,
-                statusCode: status, body: errorObject)
-            return (buffer, .exception(exception))
-        }
-
+    /// An error status, recorded as the exception the SDK raises.
+    static func errorOutcome(_ buffer: [UInt8], status: Int, provider: String) -> RecordedOutcome {
+        let parsed = try? JSONValue(parsing: buffer)
+        let errorObject = parsed?["error"] ?? parsed ?? .string(String(decoding: buffer, as: UTF8.self))
+        let described = PythonRepr.repr(parsed ?? .string(String(decoding: buffer, as: UTF8.self)))
+        let message = "Error code: \(status) - \(described)"
+        return .exception(
+            RecordedException(
+                provider: provider,
+                type: OpenAIAdapter.errorClass(forStatus: status),
+                message: message,
+                statusCode: status,
+                body: errorObject
+            )
+        )
     }
 
     /// The `openai` SDK's exception class for an HTTP status.
-    public static func errorClass(forStatus status: Int) -> String {
+    package static func errorClass(forStatus status: Int) -> String {
         switch status {
         case 400: return "BadRequestError"
         case 401: return "AuthenticationError"
@@ -239,26 +277,32 @@ public struct OpenAIAdapter: ProviderAdapter {
 
     // MARK: Replay
 
-    public func replayPlan(for recording: Recording, exchange: PreparedExchange) -> ReplayPlan {
-        let kind = Endpoint(endpoint: exchange.endpoint, method: exchange.request.method.uppercased())
+    package func replayPlan(
+        for recording: Recording,
+        exchange: PreparedExchange<Details>
+    ) throws(RecordingError) -> ReplayPlan {
+        let kind = exchange.details.kind
         if let exception = recording.exception, !recording.isStreaming {
             var errorBody = exception.body ?? .null
             if errorBody["error"] == nil { errorBody = ["error": errorBody] }
             return ReplayPlan(
-                status: exception.statusCode ?? 500, contentType: "application/json",
-                body: .whole(errorBody.compactBytes()))
+                status: exception.statusCode ?? 500,
+                contentType: "application/json",
+                body: .whole(errorBody.compactBytes())
+            )
         }
         if let chunks = recording.chunks {
             var frames = chunks.map { Self.rendered(chunk: $0, kind: kind) }
             if kind.streamEndsWithDone, !recording.isException { frames.append(SSEEvent(data: "[DONE]").encoded) }
             return .recordedStream(frames, contentType: "text/event-stream", of: recording)
         }
+        if case .string(let text) = recording.body { return .text(text, status: 200) }
         let effectiveKind = recording.isModelList ? Endpoint.models : kind
-        if case .string(let text) = recording.body, kind == .other {
-            return ReplayPlan(status: 200, contentType: "text/plain; charset=utf-8", body: .whole(Array(text.utf8)))
-        }
         return ReplayPlan(
-            status: 200, contentType: "application/json", body: .whole(Self.rendered(body: recording.body, kind: effectiveKind)))
+            status: 200,
+            contentType: "application/json",
+            body: .whole(Self.rendered(body: recording.body, kind: effectiveKind))
+        )
     }
 
     /// The HTTP body for a stored response body: the typed object's data, and a model list as
@@ -282,9 +326,12 @@ public struct OpenAIAdapter: ProviderAdapter {
         return SSEEvent(event: name, data: String(decoding: data.compactBytes(), as: UTF8.self)).encoded
     }
 
-    public func errorBody(_ error: ExchangeError) -> [UInt8] {
+    package func errorBody(_ error: ExchangeError) -> [UInt8] {
         let body: JSONValue = [
-            "error": ["message": .string(error.message), "type": .string(error.type), "param": nil, "code": .string(error.type)]
+            "error": [
+                "message": .string(error.message), "type": .string(error.type), "param": nil,
+                "code": .string(error.type),
+            ]
         ]
         return body.compactBytes()
     }
@@ -292,8 +339,8 @@ public struct OpenAIAdapter: ProviderAdapter {
 
 /// Deterministic chat-completion tool-call ids: `call_` + the first 24 hex of
 /// SHA-256("<request hash>:<choice index>:<tool-call index>").
-public enum DeterministicToolCallIDs {
-    public static func id(requestHash: String, choice: Int, toolCall: Int) -> String {
+package enum DeterministicToolCallIDs {
+    package static func id(requestHash: String, choice: Int, toolCall: Int) -> String {
         "call_" + RequestIdentity.sha256Hex(Array("\(requestHash):\(choice):\(toolCall)".utf8)).prefix(24)
     }
 
@@ -306,7 +353,8 @@ public enum DeterministicToolCallIDs {
             guard case .object(var choiceObject) = choice else { continue }
             let choiceIndex = choiceObject["index"]?.intValue ?? position
             for key in ["delta", "message"] {
-                guard case .object(var message)? = choiceObject[key], case .array(var calls)? = message["tool_calls"] else {
+                guard case .object(var message)? = choiceObject[key], case .array(var calls)? = message["tool_calls"]
+                else {
                     continue
                 }
                 for (callPosition, call) in calls.enumerated() {

@@ -6,12 +6,15 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// `api-recorder bench static-server`: the ceiling for replay throughput — a bare Hummingbird
 /// server answering every request with the same bytes from memory.
 struct StaticServerBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "static-server", abstract: "Serve one file's bytes for every request (the throughput ceiling).")
+        commandName: "static-server",
+        abstract: "Serve one file's bytes for every request (the throughput ceiling)."
+    )
 
     @Option(help: "The response body.")
     var body: String
@@ -23,7 +26,9 @@ struct StaticServerBench: AsyncParsableCommand {
     var contentType = "application/json"
 
     func run() async throws {
-        guard let data = FileManager.default.contents(atPath: body) else { throw ValidationError("cannot read \(body)") }
+        guard let data = FileManager.default.contents(atPath: body) else {
+            throw ValidationError("cannot read \(body)")
+        }
         let bytes = ByteBuffer(bytes: [UInt8](data))
         let contentType = self.contentType
         var logger = Logger(label: "static-server")
@@ -37,16 +42,20 @@ struct StaticServerBench: AsyncParsableCommand {
             },
             configuration: .init(address: .hostname("127.0.0.1", port: port)),
             onServerRunning: { channel in
-                FileHandle.standardOutput.write(Data("static-server listening on http://127.0.0.1:\(channel.localAddress?.port ?? 0)\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data("static-server listening on http://127.0.0.1:\(channel.localAddress?.port ?? 0)\n".utf8)
+                )
             },
-            logger: logger)
+            logger: logger
+        )
         try await app.runService()
     }
 }
 
 /// Runs the proxy in this process for a benchmark, on a free port.
 private func withBenchProxy(
-    _ configuration: ProxyConfiguration, _ body: @escaping @Sendable (Int) async throws -> Void
+    _ configuration: ProxyConfiguration,
+    _ body: @escaping @Sendable (Int) async throws -> Void
 ) async throws {
     var logger = Logger(label: "bench")
     logger.logLevel = .critical
@@ -97,7 +106,9 @@ private func timeRequest(url: String, body: [UInt8]) async throws -> (first: Dou
 /// `api-recorder bench stream`: time to last byte of a long recorded stream, replayed unpaced.
 struct StreamReplayBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "stream", abstract: "Replay a recorded N-chunk stream and time it to the last byte.")
+        commandName: "stream",
+        abstract: "Replay a recorded N-chunk stream and time it to the last byte."
+    )
 
     @Option(help: "Chunks in the recorded stream.")
     var chunks = 500
@@ -106,7 +117,9 @@ struct StreamReplayBench: AsyncParsableCommand {
     var runs = 200
 
     func run() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("api-recorder-bench-\(UUID().uuidString)").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "api-recorder-bench-\(UUID().uuidString)"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let body = chatRequestBody("stream bench", stream: true)
         let requestJSON = try JSONValue(parsing: body)
@@ -118,11 +131,19 @@ struct StreamReplayBench: AsyncParsableCommand {
                 data: [
                     "id": "x", "object": "chat.completion.chunk", "created": 1, "model": "bench",
                     "choices": [["index": 0, "delta": ["content": .string("token\(index) ")], "finish_reason": nil]],
-                ], requestHash: hash)
+                ],
+                requestHash: hash
+            )
         }
         let recording = Recording.inference(
-            testID: nil, method: "POST", url: url, body: requestJSON, endpoint: "/v1/chat/completions", model: "bench",
-            outcome: .stream(chunkValues))
+            testID: nil,
+            method: "POST",
+            url: url,
+            body: requestJSON,
+            endpoint: "/v1/chat/completions",
+            model: "bench",
+            outcome: .stream(chunkValues)
+        )
         try RecordingStore(root: root).save(recording)
 
         var configuration = ProxyConfiguration()
@@ -144,7 +165,12 @@ struct StreamReplayBench: AsyncParsableCommand {
             }
             print(
                 "stream replay: \(chunks) chunks, \(size) bytes; time to last byte median "
-                    + String(format: "%.2f ms, p90 %.2f ms (target < 10 ms)", percentile(lasts, 0.5), percentile(lasts, 0.9)))
+                    + String(
+                        format: "%.2f ms, p90 %.2f ms (target < 10 ms)",
+                        percentile(lasts, 0.5),
+                        percentile(lasts, 0.9)
+                    )
+            )
         }
     }
 }
@@ -153,7 +179,9 @@ struct StreamReplayBench: AsyncParsableCommand {
 struct RecordOverheadBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "record-overhead",
-        abstract: "Compare time to first chunk calling a streaming upstream directly and through the proxy in record mode.")
+        abstract:
+            "Compare time to first chunk calling a streaming upstream directly and through the proxy in record mode."
+    )
 
     @Option(help: "Timed runs of each (alternating, after warm-up).")
     var runs = 200
@@ -168,23 +196,32 @@ struct RecordOverheadBench: AsyncParsableCommand {
                 var headers = HTTPFields()
                 headers[.contentType] = "text/event-stream"
                 return Response(
-                    status: .ok, headers: headers,
+                    status: .ok,
+                    headers: headers,
                     body: ResponseBody { writer in
                         for index in 0..<10 {
                             let data: JSONValue = [
                                 "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "bench",
-                                "choices": [["index": 0, "delta": ["content": .string("t\(index)")], "finish_reason": nil]],
+                                "choices": [
+                                    ["index": 0, "delta": ["content": .string("t\(index)")], "finish_reason": nil]
+                                ],
                             ]
-                            try await writer.write(ByteBuffer(bytes: Array("data: ".utf8) + data.compactBytes() + [10, 10]))
+                            try await writer.write(
+                                ByteBuffer(bytes: Array("data: ".utf8) + data.compactBytes() + [10, 10])
+                            )
                         }
                         try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                         try await writer.finish(nil)
-                    })
+                    }
+                )
             },
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in UpstreamPort.shared.set(channel.localAddress?.port ?? 0) },
-            logger: logger)
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("api-recorder-bench-\(UUID().uuidString)").path
+            logger: logger
+        )
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "api-recorder-bench-\(UUID().uuidString)"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let runs = self.runs
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -212,8 +249,13 @@ struct RecordOverheadBench: AsyncParsableCommand {
                 let added = percentile(proxiedTimes, 0.5) - percentile(directTimes, 0.5)
                 print(
                     String(
-                        format: "record mode: time to first chunk median %.3f ms direct, %.3f ms through the proxy; added %.3f ms (target <= 1 ms)",
-                        percentile(directTimes, 0.5), percentile(proxiedTimes, 0.5), added))
+                        format:
+                            "record mode: time to first chunk median %.3f ms direct, %.3f ms through the proxy; added %.3f ms (target <= 1 ms)",
+                        percentile(directTimes, 0.5),
+                        percentile(proxiedTimes, 0.5),
+                        added
+                    )
+                )
             }
             group.cancelAll()
         }
@@ -232,4 +274,139 @@ private final class UpstreamPort: Sendable {
         var iterator = stream.makeAsyncIterator()
         return await iterator.next() ?? 0
     }
+}
+
+/// `api-recorder-bench concurrent-streams`: 64 different streaming requests recorded at once,
+/// against one recorded alone. Different requests must reach the upstream in parallel, so the
+/// ratio should be close to 1.
+struct ConcurrentStreamsBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "concurrent-streams",
+        abstract: "Record N different slow streams at once through the proxy and compare with one alone."
+    )
+
+    @Option(help: "Streams recorded at once.")
+    var streams = 64
+
+    @Option(help: "Chunks in each stream.")
+    var chunks = 10
+
+    @Option(help: "Milliseconds between an upstream stream's chunks.")
+    var gap = 100
+
+    @Option(help: "Rounds of each (alone, then all at once); the medians are compared.")
+    var rounds = 3
+
+    func run() async throws {
+        var logger = Logger(label: "bench-upstream")
+        logger.logLevel = .critical
+        let (chunks, gap) = (self.chunks, self.gap)
+        // A slow streaming upstream: `chunks` chunks, `gap` ms apart, for every request.
+        let upstream = Application(
+            responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
+                _ = try await request.body.collect(upTo: 1 << 20)
+                var headers = HTTPFields()
+                headers[.contentType] = "text/event-stream"
+                return Response(
+                    status: .ok,
+                    headers: headers,
+                    body: ResponseBody { writer in
+                        for index in 0..<chunks {
+                            try await Task.sleep(for: .milliseconds(gap))
+                            let data: JSONValue = [
+                                "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "bench",
+                                "choices": [
+                                    ["index": 0, "delta": ["content": .string("t\(index)")], "finish_reason": nil]
+                                ],
+                            ]
+                            try await writer.write(
+                                ByteBuffer(bytes: Array("data: ".utf8) + data.compactBytes() + [10, 10])
+                            )
+                        }
+                        try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                        try await writer.finish(nil)
+                    }
+                )
+            },
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in UpstreamPort.shared.set(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.connectionPool = .init(
+            idleTimeout: .seconds(60),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: streams * 2
+        )
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
+        let (streams, rounds) = (self.streams, self.rounds)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await upstream.runService(gracefulShutdownSignals: []) }
+            let upstreamPort = await UpstreamPort.shared.wait()
+            let timings = Mutex<(alone: [Double], together: [Double])>(([], []))
+            for round in 0..<rounds {
+                let root = FileManager.default.temporaryDirectory
+                    .appendingPathComponent("api-recorder-bench-\(UUID().uuidString)").path
+                defer { try? FileManager.default.removeItem(atPath: root) }
+                var configuration = ProxyConfiguration()
+                configuration.port = 0
+                configuration.mode = .recordIfMissing
+                configuration.root = root
+                configuration.routes = [ProxyRoute(name: "up", upstream: "http://127.0.0.1:\(upstreamPort)/v1")]
+                try await withBenchProxy(configuration) { port in
+                    let url = "http://127.0.0.1:\(port)/up/chat/completions"
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    _ = try await streamRequest(client, url: url, body: chatRequestBody("alone \(round)", stream: true))
+                    let one = milliseconds(clock.now - start)
+                    let startAll = clock.now
+                    try await withThrowingTaskGroup(of: Void.self) { requests in
+                        for index in 0..<streams {
+                            requests.addTask {
+                                let body = chatRequestBody("stream \(index) of round \(round)", stream: true)
+                                _ = try await streamRequest(client, url: url, body: body)
+                            }
+                        }
+                        try await requests.waitForAll()
+                    }
+                    let all = milliseconds(clock.now - startAll)
+                    timings.withLock {
+                        $0.alone.append(one)
+                        $0.together.append(all)
+                    }
+                }
+                let files = RecordingVerifier.recordingFiles(in: [root]).count
+                guard files == streams + 1 else {
+                    throw ValidationError("expected \(streams + 1) recordings, found \(files)")
+                }
+            }
+            try await client.shutdown()
+            let (alone, together) = timings.withLock { $0 }
+            let (one, all) = (percentile(alone, 0.5), percentile(together, 0.5))
+            print(
+                String(
+                    format:
+                        "record mode: one %d-chunk stream %.0f ms; %d different streams at once %.0f ms: %.2fx one (target about 1x)",
+                    chunks,
+                    one,
+                    streams,
+                    all,
+                    all / one
+                )
+            )
+            group.cancelAll()
+        }
+    }
+}
+
+/// Sends a streaming request and reads its body to the end; returns the bytes received.
+private func streamRequest(_ client: HTTPClient, url: String, body: [UInt8]) async throws -> Int {
+    var request = HTTPClientRequest(url: url)
+    request.method = .POST
+    request.headers.add(name: "Content-Type", value: "application/json")
+    request.body = .bytes(ByteBuffer(bytes: body))
+    let response = try await client.execute(request, timeout: .seconds(60))
+    guard response.status == .ok else { throw ValidationError("status \(response.status.code) from \(url)") }
+    var count = 0
+    for try await buffer in response.body { count += buffer.readableBytes }
+    return count
 }

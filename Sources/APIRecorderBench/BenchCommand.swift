@@ -2,12 +2,17 @@ import APIRecorder
 import ArgumentParser
 import Foundation
 
-/// `api-recorder bench ...`: benchmarks that print figures (see scripts/bench-*.sh for ratios).
+/// `api-recorder-bench ...`: the benchmarks behind scripts/bench-*.sh, which run them against
+/// their baselines in the same run and print the ratios. Not part of the shipped `api-recorder`.
+@main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Benchmarks. Use scripts/bench-hash.sh for the ratio against the Python baseline.",
-        subcommands: [HashBench.self, StreamReplayBench.self, RecordOverheadBench.self, StaticServerBench.self]
+        commandName: "api-recorder-bench",
+        abstract: "Benchmarks. scripts/bench-hash.sh and scripts/bench-proxy.sh run them with their baselines.",
+        subcommands: [
+            HashBench.self, StreamReplayBench.self, RecordOverheadBench.self, StaticServerBench.self,
+            ConcurrentStreamsBench.self,
+        ]
     )
 }
 
@@ -30,7 +35,7 @@ struct HashBench: ParsableCommand {
         var contents: [[UInt8]] = []
         for path in files {
             guard let data = FileManager.default.contents(atPath: path) else {
-                printError("\(path): cannot read")
+                FileHandle.standardError.write(Data("\(path): cannot read\n".utf8))
                 throw ExitCode(1)
             }
             contents.append([UInt8](data))
@@ -53,6 +58,7 @@ struct HashBench: ParsableCommand {
         print(
             "swift files=\(totalFiles) bytes=\(totalBytes) seconds=\(String(format: "%.6f", seconds)) "
                 + "MB/s=\(String(format: "%.2f", megabytesPerSecond)) files/s=\(String(format: "%.0f", filesPerSecond)) "
-                + "checksum=\(checksum)")
+                + "checksum=\(checksum)"
+        )
     }
 }

@@ -1,17 +1,17 @@
 /// One server-sent event.
-public struct SSEEvent: Sendable, Equatable {
+package struct SSEEvent: Sendable, Equatable {
     /// The `event:` name, when the stream gave one.
-    public var event: String?
+    package var event: String?
     /// The `data:` lines joined with newlines.
-    public var data: String
+    package var data: String
 
-    public init(event: String? = nil, data: String) {
+    package init(event: String? = nil, data: String) {
         self.event = event
         self.data = data
     }
 
     /// The event framed as `event: NAME\ndata: ...\n\n`.
-    public var encoded: [UInt8] {
+    package var encoded: [UInt8] {
         var bytes: [UInt8] = []
         if let event {
             bytes.append(contentsOf: "event: ".utf8)
@@ -32,16 +32,16 @@ public struct SSEEvent: Sendable, Equatable {
 ///
 /// Lines end with LF, CRLF or CR; a blank line ends an event; `:` lines are comments; one space
 /// after a field's colon is dropped, as the SSE specification says.
-public struct SSEParser: Sendable {
+package struct SSEParser: Sendable {
     private var pending: [UInt8] = []
     private var event: String?
     private var dataLines: [String] = []
     private var sawCarriageReturn = false
 
-    public init() {}
+    package init() {}
 
     /// Adds bytes and returns the events they complete.
-    public mutating func feed(_ bytes: [UInt8]) -> [SSEEvent] {
+    package mutating func feed(_ bytes: [UInt8]) -> [SSEEvent] {
         var events: [SSEEvent] = []
         for byte in bytes {
             if sawCarriageReturn {
@@ -59,7 +59,7 @@ public struct SSEParser: Sendable {
     }
 
     /// Ends the stream: returns an event left without its closing blank line, if any.
-    public mutating func finish() -> SSEEvent? {
+    package mutating func finish() -> SSEEvent? {
         if !pending.isEmpty { _ = endLine() }
         return dispatch()
     }

@@ -1,0 +1,203 @@
+import APIRecorder
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+
+/// Hummingbird's HTTP/1 server with the proxy's connection hygiene:
+/// - an idle timeout (Hummingbird's own): a connection with no request in progress, or whose
+///   request sends nothing, is closed;
+/// - a request-header timeout: once a request's first byte has arrived, its headers must be
+///   complete within the limit, or the client gets a `408` and the connection is closed (a client
+///   sending one header byte a second is otherwise served for ever);
+/// - errors of the HTTP layer (oversized headers, a NUL byte in a header, malformed chunked
+///   encoding, both `Content-Length` and `Transfer-Encoding`) answered `400` with a JSON error body
+///   in OpenAI's shape, instead of an empty one.
+struct GuardedHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+
+    let responder: HTTPChannelHandler.Responder
+    let idleTimeout: Duration?
+    let headerTimeout: Duration?
+
+    /// The server builder `buildApplication` uses.
+    static func builder(idleTimeout: Duration?, headerTimeout: Duration?) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            GuardedHTTP1Channel(responder: responder, idleTimeout: idleTimeout, headerTimeout: headerTimeout)
+        }
+    }
+
+    private func channel(
+        with handlers: @escaping @autoclosure @Sendable () -> [any RemovableChannelHandler]
+    )
+        -> HTTP1Channel
+    {
+        HTTP1Channel(
+            responder: responder,
+            configuration: .init(additionalChannelHandlers: handlers(), idleTimeout: idleTimeout.map(TimeAmount.init))
+        )
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let state = ConnectionState()
+        let timeout = headerTimeout.map(TimeAmount.init)
+        return self.channel(with: [HTTPPartGuard(state: state)]).setup(channel: channel, logger: logger).flatMapThrowing
+        { value in
+            if let timeout {
+                try channel.pipeline.syncOperations.addHandler(
+                    RequestHeadTimer(state: state, timeout: timeout),
+                    position: .first
+                )
+            }
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await channel(with: []).handle(value: value, logger: logger)
+    }
+}
+
+/// What the two guards of one connection share; used on its event loop only.
+final class ConnectionState {
+    /// Between requests: the next bytes start a request head.
+    var awaitingHead = true
+    /// A response head has been written and its end has not.
+    var responseInProgress = false
+    var headTimer: Scheduled<Void>?
+}
+
+extension ConnectionState: @unchecked Sendable {}
+
+/// First in the pipeline, on raw bytes: starts the header clock when a request's first byte
+/// arrives, and answers `408` when the head is not complete in time.
+final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let state: ConnectionState
+    private let timeout: TimeAmount
+
+    init(state: ConnectionState, timeout: TimeAmount) {
+        self.state = state
+        self.timeout = timeout
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if state.awaitingHead, state.headTimer == nil {
+            let loop = context.eventLoop.assumeIsolated()
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            state.headTimer = loop.scheduleTask(in: timeout) { [state] in
+                state.headTimer = nil
+                guard state.awaitingHead, !state.responseInProgress else { return }
+                let context = bound.value
+                let body = HTTPErrorBody.json(
+                    type: "request_timeout",
+                    message: "The request's headers did not arrive within the header timeout."
+                )
+                var buffer = context.channel.allocator.buffer(capacity: body.count + 128)
+                buffer.writeString(
+                    "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                        + "content-length: \(body.count)\r\nconnection: close\r\n\r\n"
+                )
+                buffer.writeBytes(body)
+                context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in bound.value.close(promise: nil) }
+            }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        state.headTimer?.cancel()
+        state.headTimer = nil
+        context.fireChannelInactive()
+    }
+}
+
+/// After HTTP decoding: stops the header clock when a head is complete, tracks responses, and
+/// answers the decoder's errors with a JSON `400`.
+final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let state: ConnectionState
+
+    init(state: ConnectionState) {
+        self.state = state
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) {
+            state.awaitingHead = false
+            state.headTimer?.cancel()
+            state.headTimer = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head: state.responseInProgress = true
+        case .body: break
+        case .end:
+            state.responseInProgress = false
+            state.awaitingHead = true
+        }
+        context.write(data, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        state.headTimer?.cancel()
+        state.headTimer = nil
+        // Answered here, and the connection closed: the request cannot be read any further.
+        guard !state.responseInProgress else {
+            context.close(promise: nil)
+            return
+        }
+        let body = HTTPErrorBody.json(type: "invalid_request_error", message: HTTPErrorBody.explain(parserError))
+        var head = HTTPResponse(status: .badRequest)
+        head.headerFields[.contentType] = "application/json"
+        head.headerFields[.contentLength] = String(body.count)
+        head.headerFields[.connection] = "close"
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
+    }
+}
+
+/// The JSON bodies of the errors the HTTP layer answers itself.
+enum HTTPErrorBody {
+    /// OpenAI's error shape: no route (and so no provider) is known when HTTP itself fails.
+    static func json(type: String, message: String) -> [UInt8] {
+        AdapterSelection.openAI.errorBody(ExchangeError(status: 400, type: type, message: message))
+    }
+
+    /// What a parser error means, in words.
+    static func explain(_ error: HTTPParserError) -> String {
+        let reason: String
+        switch error {
+        case .headerOverflow: reason = "its headers are too large"
+        case .invalidHeaderToken:
+            reason = "a header holds a character HTTP does not allow (a NUL byte, a control character)"
+        case .unexpectedContentLength, .invalidContentLength:
+            reason = "its Content-Length is invalid, or comes with Transfer-Encoding"
+        case .invalidChunkSize: reason = "its chunked encoding is malformed"
+        case .invalidMethod: reason = "its method is not valid"
+        case .invalidURL: reason = "its target is not a valid URL"
+        case .invalidVersion: reason = "its HTTP version is not valid"
+        default: reason = "\(error)"
+        }
+        return "The request is not valid HTTP/1.1: \(reason)."
+    }
+}
