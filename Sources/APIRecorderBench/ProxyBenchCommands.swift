@@ -6,6 +6,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Synchronization
 
 /// `api-recorder bench static-server`: the ceiling for replay throughput — a bare Hummingbird

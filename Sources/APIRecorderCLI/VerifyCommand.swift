@@ -1,5 +1,6 @@
 import APIRecorder
 import ArgumentParser
+import Logging
 
 /// `api-recorder verify [PATH...]`: checks recording trees against the format.
 struct VerifyCommand: ParsableCommand {

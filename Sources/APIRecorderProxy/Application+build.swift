@@ -4,6 +4,7 @@ public import Hummingbird
 public import Logging
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 
 /// Builds the proxy application exactly as `api-recorder serve` runs it, so tests run what ships.
 ///

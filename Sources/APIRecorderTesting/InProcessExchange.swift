@@ -1,4 +1,5 @@
 import APIRecorder
+import Foundation
 
 /// A response produced in process: replayed from a recording, or streamed from the upstream
 /// while it is recorded. Every hook (URLSession, AsyncHTTPClient, OpenAPI) renders this.

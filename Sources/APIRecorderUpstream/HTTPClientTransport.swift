@@ -1,6 +1,7 @@
 package import APIRecorder
 package import AsyncHTTPClient
 import DequeModule
+import Foundation
 package import NIOCore
 import NIOHTTP1
 import NIOPosix

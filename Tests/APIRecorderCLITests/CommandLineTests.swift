@@ -107,6 +107,44 @@ struct CommandLineTests {
         #expect(again.stdout == "3 recordings: 3 ok, 0 misnamed, 0 not canonical, 0 unreadable\n")
     }
 
+    @Test func verifyReportsCorruptShapesAndTheTemporaryFilesOfInterruptedWrites() throws {
+        let directory = try TemporaryDirectory()
+        let good = Self.sampleRecording()
+        try directory.write("tests/recordings/\(good.hash).json", good.fileBytes())
+        // A well-formed file whose body has the wrong shape for a chat completion.
+        let text = String(decoding: good.fileBytes(), as: UTF8.self)
+        let wrong = try #require(text.range(of: #""body": {"#, options: .backwards)).lowerBound
+        let broken = String(text[..<wrong]) + #""body": 42, "is_streaming": false}, "id_normalization_mapping": {}}"#
+        try directory.write("tests/recordings/broken.json", Array(broken.utf8))
+        // What kill -9 during a write leaves: a temporary file of a process that is gone.
+        let leftover = try directory.write("tests/recordings/.\(good.hash).json.999999999.42.tmp", Array("{".utf8))
+        // A write in progress (this process is alive) is left alone.
+        let inProgress = try directory.write(
+            "tests/recordings/.\(good.hash).json.\(ProcessInfo.processInfo.processIdentifier).7.tmp",
+            Array("{".utf8)
+        )
+
+        let check = try BuiltBinary.run(["verify"], in: directory.path)
+        #expect(check.status == 1)
+        #expect(
+            check.stdout.contains(
+                "broken.json: unreadable: response.body of an inference recording is a number (42), not an object, list or text"
+            ),
+            "\(check.stdout)"
+        )
+        #expect(check.stdout.contains(".\(good.hash).json.999999999.42.tmp: temporary file of an interrupted write"))
+        #expect(!check.stdout.contains(".7.tmp"))
+        #expect(
+            check.stdout.hasSuffix(
+                "2 recordings: 1 ok, 0 misnamed, 0 not canonical, 1 unreadable; 1 temporary file of interrupted writes\n"
+            )
+        )
+        let fix = try BuiltBinary.run(["verify", "--fix"], in: directory.path)
+        #expect(fix.stdout.contains("(1 removed)"))
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+        #expect(FileManager.default.fileExists(atPath: inProgress))
+    }
+
     /// Several processes rewriting the same recording at once: readers only ever see a whole file.
     @Test func concurrentFixingProcessesNeverTearAFile() async throws {
         let directory = try TemporaryDirectory()

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// `api-recorder serve` as a process: start-up line, flags, environment, graceful shutdown.
-@Suite("api-recorder serve")
+@Suite("api-recorder serve", .timeLimit(.minutes(2)))
 struct ServeCommandTests {
     /// Starts `serve` and returns the process and its start-up line.
     private func start(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, String, Pipe) {
@@ -126,5 +126,69 @@ struct ServeCommandTests {
             let recording = try Recording(contentsOfFile: "\(frontRoot.path)/\(file)")
             #expect(recording.chunks?.count == 3)
         }
+    }
+
+    /// Sends a chat request with curl in the background; returns the process and its output.
+    private func curl(port: Substring, route: String, body: JSONValue) throws -> (Process, Pipe) {
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = [
+            "-sN", "--max-time", "30", "http://127.0.0.1:\(port)/\(route)/chat/completions",
+            "-H", "Content-Type: application/json", "-d", String(decoding: body.compactBytes(), as: UTF8.self),
+        ]
+        let output = Pipe()
+        curl.standardOutput = output
+        curl.standardError = FileHandle.nullDevice
+        try curl.run()
+        return (curl, output)
+    }
+
+    /// SIGTERM while the upstream hangs: the exchange is cancelled after --shutdown-grace, and
+    /// nothing is written.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "needs curl"))
+    func shutdownHasADeadline() throws {
+        let hung = try SilentListener()
+        let root = try TemporaryDirectory()
+        let (proxy, line, _) = try start([
+            "--mode", "record", "--root", root.path, "--upstream", "up=http://127.0.0.1:\(hung.port)/v1",
+            "--shutdown-grace", "1",
+        ])
+        let port = line.split(separator: " ")[3].split(separator: ":").last!
+        let body: JSONValue = ["model": "m", "messages": [["role": "user", "content": "hang"]]]
+        let (client, _) = try curl(port: port, route: "up", body: body)
+        Thread.sleep(forTimeInterval: 0.5)  // the request is in flight, waiting for the upstream
+        let start = Date()
+        proxy.terminate()
+        proxy.waitUntilExit()
+        let took = Date().timeIntervalSince(start)
+        client.waitUntilExit()
+        #expect(took < 4, "stopped \(took) s after SIGTERM with a 1 s grace")
+        #expect(proxy.terminationReason == .exit && proxy.terminationStatus == 0)
+        #expect(root.files().isEmpty, "nothing partial is written: \(root.files())")
+    }
+
+    /// A second signal during the graceful shutdown exits at once.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "needs curl"))
+    func aSecondSignalExitsAtOnce() throws {
+        let hung = try SilentListener()
+        let root = try TemporaryDirectory()
+        let (proxy, line, _) = try start([
+            "--mode", "record", "--root", root.path, "--upstream", "up=http://127.0.0.1:\(hung.port)/v1",
+            "--shutdown-grace", "60",
+        ])
+        let port = line.split(separator: " ")[3].split(separator: ":").last!
+        let body: JSONValue = ["model": "m", "messages": [["role": "user", "content": "hang"]]]
+        let (client, _) = try curl(port: port, route: "up", body: body)
+        Thread.sleep(forTimeInterval: 0.5)
+        proxy.terminate()
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(proxy.isRunning, "the first signal waits for the in-flight exchange")
+        let start = Date()
+        proxy.terminate()
+        proxy.waitUntilExit()
+        client.terminate()
+        #expect(Date().timeIntervalSince(start) < 2)
+        #expect(proxy.terminationStatus == 128 + SIGTERM)
+        #expect(root.files().isEmpty)
     }
 }

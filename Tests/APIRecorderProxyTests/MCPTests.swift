@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 import ServerTestSupport
 import Synchronization
 import TestSupport
@@ -12,7 +13,7 @@ import Testing
 
 /// MCP over streamable HTTP through the proxy, against an in-process MCP-like server. (The
 /// official `mcp` SDK, client and server, is exercised by the Python suite.)
-@Suite("MCP routes")
+@Suite("MCP routes", .timeLimit(.minutes(2)))
 struct MCPTests {
     final class Server: Sendable {
         let posts = Atomic<Int>(0)

@@ -9,7 +9,7 @@ import Testing
 
 /// Ollama's native API through the proxy, against an in-process Ollama-like upstream
 /// (llama.cpp does not speak this API).
-@Suite("Ollama routes")
+@Suite("Ollama routes", .timeLimit(.minutes(2)))
 struct OllamaTests {
     static func upstream(onListening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let router = Router()

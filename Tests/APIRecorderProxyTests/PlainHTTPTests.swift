@@ -9,7 +9,7 @@ import TestSupport
 import Testing
 
 /// Plain-HTTP recordings through the proxy: HTTP tools, Anthropic Messages, Gemini interactions.
-@Suite("Plain-HTTP routes")
+@Suite("Plain-HTTP routes", .timeLimit(.minutes(2)))
 struct PlainHTTPTests {
     /// A Tavily-like search API that remembers the key it was sent.
     final class SearchUpstream: Sendable {

@@ -2,15 +2,18 @@ import APIRecorder
 import APIRecorderProxy
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import ServerTestSupport
+import Synchronization
 import TestSupport
 import Testing
 
 /// The proxy against an in-process upstream: record, replay with the upstream stopped, errors,
 /// streaming, concurrency. (The official SDKs and a real model server are exercised by the
 /// Python suite.)
-@Suite("The record/replay proxy")
+@Suite("The record/replay proxy", .timeLimit(.minutes(2)))
 struct ProxyTests {
     private func recordings(_ directory: TemporaryDirectory) -> [String] {
         directory.files().filter { $0.hasSuffix(".json") }

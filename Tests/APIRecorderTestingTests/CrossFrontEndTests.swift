@@ -4,6 +4,7 @@ import APIRecorderTesting
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import ServerTestSupport
 import TestSupport
 import Testing
@@ -13,25 +14,9 @@ import FoundationNetworking
 #endif
 
 /// The proxy and the in-process hooks write the same files: what one records, the other replays.
-@Suite("Proxy and in-process hooks share recordings")
+@Suite("Proxy and in-process hooks share recordings", .timeLimit(.minutes(2)))
 struct CrossFrontEndTests {
     static let testID = "Tests/AgentTests/ChatTests.swift::ChatTests/crossesOver()"
-
-    /// Runs the proxy with one route, `up`, to `upstreamPort`'s `/v1`.
-    func withProxy(
-        mode: RecordingMode,
-        root: String,
-        upstreamPort: Int,
-        _ body: (Int) async throws -> Void
-    ) async throws {
-        var configuration = ProxyConfiguration()
-        configuration.port = 0
-        configuration.mode = mode
-        configuration.root = root
-        configuration.routes = [ProxyRoute(name: "up", upstream: "http://127.0.0.1:\(upstreamPort)/v1")]
-        let frozen = configuration
-        try await withRunning({ buildApplication(frozen, logger: testLogger, onListening: $0) }, body)
-    }
 
     /// A chat completion sent through the proxy, as any client would.
     func viaProxy(port: Int, prompt: String, stream: Bool = false) async throws -> [UInt8] {

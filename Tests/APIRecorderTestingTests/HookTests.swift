@@ -4,6 +4,7 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import OpenAPIRuntime
 import ServerTestSupport
 import Synchronization
@@ -16,7 +17,7 @@ import FoundationNetworking
 
 /// The three HTTP hooks, each recording against a live in-process upstream and replaying with it
 /// stopped; streams arrive chunk by chunk.
-@Suite("In-process hooks")
+@Suite("In-process hooks", .timeLimit(.minutes(2)))
 struct HookTests {
     enum Hook: String, CaseIterable, CustomTestStringConvertible {
         /// `URLSession.chunks(for:)`: a data delegate, chunk by chunk.
@@ -204,6 +205,34 @@ struct HookTests {
             let recordings = try mine.map { try Recording(contentsOfFile: "\(directory.path)/\($0)") }
             #expect(recordings.filter { $0.testID == testID(index) }.count == 1)
         }
+    }
+
+    /// In process, failing upstreams get the same statuses as through the proxy (one pipeline).
+    @Test func upstreamFailuresAreTheProxysStatuses() async throws {
+        let directory = try TemporaryDirectory()
+        let upstream = FakeUpstream()
+        try await withRunning(upstream.application) { port in
+            let scope = try RecordingScope(root: directory.path, mode: .record, testID: "Tests/T/F.swift::F/t()")
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/chat/completions")
+            request.method = .POST
+            request.body = .bytes(chatBody("slow"))
+            let timedOut = try await RecordingHTTPClient(scope: scope).execute(request, timeout: .milliseconds(500))
+            #expect(timedOut.status.code == 504)
+            let body = try JSONValue(parsing: Array(buffer: try await timedOut.body.collect(upTo: 1 << 20)))
+            #expect(body["error"]?["type"] == "upstream_timeout")
+        }
+        let scope = try RecordingScope(root: directory.path, mode: .record, testID: "Tests/T/F.swift::F/t()")
+        let clock = ContinuousClock()
+        let start = clock.now
+        let refused = try await Self.send(
+            .asyncHTTPClient,
+            scope: scope,
+            url: "http://127.0.0.1:9/v1/chat/completions",
+            body: chatBody("x")
+        )
+        #expect(refused.status == 502 && clock.now - start < .seconds(1))
+        #expect(try JSONValue(parsing: refused.body)["error"]?["type"] == "upstream_unreachable")
+        #expect(directory.files().isEmpty)
     }
 
     @Test func dataTasksWithCompletionHandlersAreRecordedToo() async throws {

@@ -16,7 +16,7 @@ enum Roots {
     static let global = NSTemporaryDirectory() + "api-recorder-trait-global-\(UUID().uuidString)"
 }
 
-@Suite("The .recording trait")
+@Suite("The .recording trait", .timeLimit(.minutes(2)))
 struct TraitTests {
     @Test(.recording)
     func namesTheTestAfterItsFileSoRecordingsLiveBesideIt() throws {

@@ -284,13 +284,11 @@ struct PipelineTests {
         }
         #expect(answers.allSatisfy { $0.0 == 504 })
         #expect(transport.calls.load(ordering: .relaxed) == 1, "one upstream call for eight identical requests")
-        // A staircase (each waiter retrying after the one before it) would spread the answers over
-        // seven more upstream timeouts (8 s); together, they all come with the leader's (1 s).
+        // A staircase (each waiter retrying after the one before it) would make eight upstream
+        // calls and spread the answers over seven more upstream timeouts (7 s); together, they all
+        // come with the leader's.
         let times = answers.map(\.1)
-        #expect(
-            times.max()! < .milliseconds(2500) && times.max()! - times.min()! < .milliseconds(1500),
-            "no staircase: \(times)"
-        )
+        #expect(times.max()! - times.min()! < .seconds(2), "no staircase: \(times)")
         #expect(pipeline.recorder.report().errors == 8)
     }
 

@@ -6,8 +6,15 @@ public import HTTPTypes
 public import Hummingbird
 public import Logging
 import NIOCore
+import NIOHTTP1
 public import Synchronization
 @_exported public import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What the test targets that run servers share: one fake upstream, one way to run the proxy, a
 /// small client, and gates and flags for timing. (The official SDKs and a real model server are
@@ -369,4 +376,83 @@ extension ProxyConfiguration {
         change(&copy)
         return copy
     }
+}
+
+// MARK: Raw connections
+
+/// A plain TCP connection to 127.0.0.1, for what an HTTP client will not send: malformed requests,
+/// headers a byte at a time, connections left idle.
+public final class RawConnection {
+    private let descriptor: Int32
+
+    /// Connects to `port`.
+    public init(port: Int) throws {
+        #if canImport(Glibc)
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { throw RawConnectionError("socket: \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard result == 0 else {
+            close(descriptor)
+            throw RawConnectionError("connect: \(errno)")
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    /// Sends bytes; returns false when the peer has closed the connection.
+    @discardableResult
+    public func send(_ bytes: [UInt8]) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes.withUnsafeBytes { buffer in
+                #if canImport(Glibc)
+                Glibc.send(descriptor, buffer.baseAddress! + sent, buffer.count - sent, Int32(MSG_NOSIGNAL))
+                #else
+                Darwin.send(descriptor, buffer.baseAddress! + sent, buffer.count - sent, 0)
+                #endif
+            }
+            if count <= 0 { return false }
+            sent += count
+        }
+        return true
+    }
+
+    public func send(_ text: String) -> Bool { send(Array(text.utf8)) }
+
+    /// Reads until the peer closes the connection or `timeout` passes; returns what came, and
+    /// whether the connection was closed.
+    public func readUntilClosed(timeout: Duration) -> (bytes: [UInt8], closed: Bool) {
+        let deadline = ContinuousClock.now + timeout
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while ContinuousClock.now < deadline {
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let left = deadline - ContinuousClock.now
+            let milliseconds = Int32(
+                max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+            )
+            guard poll(&poller, 1, milliseconds) > 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return (received, true) }
+            received += buffer[0..<count]
+        }
+        return (received, false)
+    }
+}
+
+/// A raw connection that could not be made.
+public struct RawConnectionError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -1,3 +1,5 @@
+import Logging
+
 /// The record-mode tee of a live stream: each upstream chunk goes through the adapter's
 /// ``StreamTranscoder``, and what a replay would send is emitted as soon as it is ready; the
 /// recording is saved when the upstream ends, before the last bytes go out (so a client that has

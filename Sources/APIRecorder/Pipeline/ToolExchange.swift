@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// An error a recorded tool call threw, re-thrown on replay with its type name and message.
 public struct RecordedToolError: Error, Sendable, CustomStringConvertible, Equatable {
