@@ -188,38 +188,8 @@ struct RecordOverheadBench: AsyncParsableCommand {
     var runs = 200
 
     func run() async throws {
-        var logger = Logger(label: "bench-upstream")
-        logger.logLevel = .critical
         // A streaming upstream: the first chunk at once, then nine more.
-        let upstream = Application(
-            responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
-                _ = try await request.body.collect(upTo: 1 << 20)
-                var headers = HTTPFields()
-                headers[.contentType] = "text/event-stream"
-                return Response(
-                    status: .ok,
-                    headers: headers,
-                    body: ResponseBody { writer in
-                        for index in 0..<10 {
-                            let data: JSONValue = [
-                                "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "bench",
-                                "choices": [
-                                    ["index": 0, "delta": ["content": .string("t\(index)")], "finish_reason": nil]
-                                ],
-                            ]
-                            try await writer.write(
-                                ByteBuffer(bytes: Array("data: ".utf8) + data.compactBytes() + [10, 10])
-                            )
-                        }
-                        try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-                        try await writer.finish(nil)
-                    }
-                )
-            },
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in UpstreamPort.shared.set(channel.localAddress?.port ?? 0) },
-            logger: logger
-        )
+        let upstream = streamingUpstream(chunks: 10, gap: nil)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
             "api-recorder-bench-\(UUID().uuidString)"
         ).path
@@ -299,47 +269,15 @@ struct ConcurrentStreamsBench: AsyncParsableCommand {
     var rounds = 3
 
     func run() async throws {
-        var logger = Logger(label: "bench-upstream")
-        logger.logLevel = .critical
-        let (chunks, gap) = (self.chunks, self.gap)
         // A slow streaming upstream: `chunks` chunks, `gap` ms apart, for every request.
-        let upstream = Application(
-            responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
-                _ = try await request.body.collect(upTo: 1 << 20)
-                var headers = HTTPFields()
-                headers[.contentType] = "text/event-stream"
-                return Response(
-                    status: .ok,
-                    headers: headers,
-                    body: ResponseBody { writer in
-                        for index in 0..<chunks {
-                            try await Task.sleep(for: .milliseconds(gap))
-                            let data: JSONValue = [
-                                "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "bench",
-                                "choices": [
-                                    ["index": 0, "delta": ["content": .string("t\(index)")], "finish_reason": nil]
-                                ],
-                            ]
-                            try await writer.write(
-                                ByteBuffer(bytes: Array("data: ".utf8) + data.compactBytes() + [10, 10])
-                            )
-                        }
-                        try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-                        try await writer.finish(nil)
-                    }
-                )
-            },
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in UpstreamPort.shared.set(channel.localAddress?.port ?? 0) },
-            logger: logger
-        )
+        let upstream = streamingUpstream(chunks: chunks, gap: .milliseconds(gap))
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.connectionPool = .init(
             idleTimeout: .seconds(60),
             concurrentHTTP1ConnectionsPerHostSoftLimit: streams * 2
         )
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
-        let (streams, rounds) = (self.streams, self.rounds)
+        let (streams, rounds, chunks) = (self.streams, self.rounds, self.chunks)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await upstream.runService(gracefulShutdownSignals: []) }
             let upstreamPort = await UpstreamPort.shared.wait()
@@ -410,4 +348,41 @@ private func streamRequest(_ client: HTTPClient, url: String, body: [UInt8]) asy
     var count = 0
     for try await buffer in response.body { count += buffer.readableBytes }
     return count
+}
+
+/// An upstream that answers every request with an SSE stream of `chunks` chat-completion chunks
+/// (each after `gap`, when given) and `[DONE]`; it hands its port to ``UpstreamPort``.
+private func streamingUpstream(chunks: Int, gap: Duration?) -> some ApplicationProtocol {
+    var logger = Logger(label: "bench-upstream")
+    logger.logLevel = .critical
+    return Application(
+        responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
+            _ = try await request.body.collect(upTo: 1 << 20)
+            var headers = HTTPFields()
+            headers[.contentType] = "text/event-stream"
+            return Response(
+                status: .ok,
+                headers: headers,
+                body: ResponseBody { writer in
+                    for index in 0..<chunks {
+                        if let gap { try await Task.sleep(for: gap) }
+                        let data: JSONValue = [
+                            "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "bench",
+                            "choices": [
+                                ["index": 0, "delta": ["content": .string("t\(index)")], "finish_reason": nil]
+                            ],
+                        ]
+                        try await writer.write(
+                            ByteBuffer(bytes: Array("data: ".utf8) + data.compactBytes() + [10, 10])
+                        )
+                    }
+                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                    try await writer.finish(nil)
+                }
+            )
+        },
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in UpstreamPort.shared.set(channel.localAddress?.port ?? 0) },
+        logger: logger
+    )
 }

@@ -65,8 +65,12 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 final class ConnectionState {
     /// Between requests: the next bytes start a request head.
     var awaitingHead = true
+    /// When the first byte of the head being awaited arrived.
+    var headStarted: NIODeadline?
     /// A response head has been written and its end has not.
     var responseInProgress = false
+    /// The pending check of the header clock (at most one per connection, re-armed lazily, so a
+    /// keep-alive connection does not schedule a timer per request).
     var headTimer: Scheduled<Void>?
 }
 
@@ -77,7 +81,6 @@ extension ConnectionState: @unchecked Sendable {}
 final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
-    typealias OutboundOut = ByteBuffer
 
     private let state: ConnectionState
     private let timeout: TimeAmount
@@ -88,27 +91,42 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if state.awaitingHead, state.headTimer == nil {
-            let loop = context.eventLoop.assumeIsolated()
-            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            state.headTimer = loop.scheduleTask(in: timeout) { [state] in
-                state.headTimer = nil
-                guard state.awaitingHead, !state.responseInProgress else { return }
-                let context = bound.value
-                let body = HTTPErrorBody.json(
-                    type: "request_timeout",
-                    message: "The request's headers did not arrive within the header timeout."
-                )
-                var buffer = context.channel.allocator.buffer(capacity: body.count + 128)
-                buffer.writeString(
-                    "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                        + "content-length: \(body.count)\r\nconnection: close\r\n\r\n"
-                )
-                buffer.writeBytes(body)
-                context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in bound.value.close(promise: nil) }
-            }
+        if state.awaitingHead, state.headStarted == nil {
+            let now = NIODeadline.now()
+            state.headStarted = now
+            if state.headTimer == nil { schedule(at: now + timeout, context: context) }
         }
         context.fireChannelRead(data)
+    }
+
+    private func schedule(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        let loop = context.eventLoop.assumeIsolated()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        state.headTimer = loop.scheduleTask(deadline: deadline) { [self] in
+            state.headTimer = nil
+            guard state.awaitingHead, !state.responseInProgress, let started = state.headStarted else { return }
+            if NIODeadline.now() < started + timeout {
+                // A later request's head: its clock started after this check was set.
+                schedule(at: started + timeout, context: bound.value)
+                return
+            }
+            timedOut(bound.value)
+        }
+    }
+
+    private func timedOut(_ context: ChannelHandlerContext) {
+        let body = HTTPErrorBody.json(
+            type: "request_timeout",
+            message: "The request's headers did not arrive within the header timeout."
+        )
+        var buffer = context.channel.allocator.buffer(capacity: body.count + 128)
+        buffer.writeString(
+            "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                + "content-length: \(body.count)\r\nconnection: close\r\n\r\n"
+        )
+        buffer.writeBytes(body)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in bound.value.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -135,8 +153,7 @@ final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head = unwrapInboundIn(data) {
             state.awaitingHead = false
-            state.headTimer?.cancel()
-            state.headTimer = nil
+            state.headStarted = nil
         }
         context.fireChannelRead(data)
     }
@@ -148,6 +165,7 @@ final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .end:
             state.responseInProgress = false
             state.awaitingHead = true
+            state.headStarted = nil
         }
         context.write(data, promise: promise)
     }
@@ -157,8 +175,7 @@ final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
-        state.headTimer?.cancel()
-        state.headTimer = nil
+        state.awaitingHead = false
         // Answered here, and the connection closed: the request cannot be read any further.
         guard !state.responseInProgress else {
             context.close(promise: nil)

@@ -128,35 +128,37 @@ struct ServeCommandTests {
         }
     }
 
-    /// Sends a chat request with curl in the background; returns the process and its output.
-    private func curl(port: Substring, route: String, body: JSONValue) throws -> (Process, Pipe) {
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = [
-            "-sN", "--max-time", "30", "http://127.0.0.1:\(port)/\(route)/chat/completions",
+    /// `serve` recording from an upstream that never answers, with one request in flight to it.
+    private func proxyWaitingOnAHungUpstream(
+        grace: Int
+    ) throws -> (proxy: Process, client: Process, root: TemporaryDirectory, upstream: SilentListener) {
+        let hung = try SilentListener()
+        let root = try TemporaryDirectory()
+        let (proxy, line, _) = try start([
+            "--mode", "record", "--root", root.path, "--upstream", "up=http://127.0.0.1:\(hung.port)/v1",
+            "--shutdown-grace", String(grace),
+        ])
+        let port = line.split(separator: " ")[3].split(separator: ":").last!
+        let body: JSONValue = ["model": "m", "messages": [["role": "user", "content": "hang"]]]
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        client.arguments = [
+            "-sN", "--max-time", "30", "http://127.0.0.1:\(port)/up/chat/completions",
             "-H", "Content-Type: application/json", "-d", String(decoding: body.compactBytes(), as: UTF8.self),
         ]
-        let output = Pipe()
-        curl.standardOutput = output
-        curl.standardError = FileHandle.nullDevice
-        try curl.run()
-        return (curl, output)
+        client.standardOutput = FileHandle.nullDevice
+        client.standardError = FileHandle.nullDevice
+        try client.run()
+        Thread.sleep(forTimeInterval: 0.5)  // the request is in flight, waiting for the upstream
+        return (proxy, client, root, hung)
     }
 
     /// SIGTERM while the upstream hangs: the exchange is cancelled after --shutdown-grace, and
     /// nothing is written.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "needs curl"))
     func shutdownHasADeadline() throws {
-        let hung = try SilentListener()
-        let root = try TemporaryDirectory()
-        let (proxy, line, _) = try start([
-            "--mode", "record", "--root", root.path, "--upstream", "up=http://127.0.0.1:\(hung.port)/v1",
-            "--shutdown-grace", "1",
-        ])
-        let port = line.split(separator: " ")[3].split(separator: ":").last!
-        let body: JSONValue = ["model": "m", "messages": [["role": "user", "content": "hang"]]]
-        let (client, _) = try curl(port: port, route: "up", body: body)
-        Thread.sleep(forTimeInterval: 0.5)  // the request is in flight, waiting for the upstream
+        let (proxy, client, root, upstream) = try proxyWaitingOnAHungUpstream(grace: 1)
+        defer { withExtendedLifetime(upstream) {} }
         let start = Date()
         proxy.terminate()
         proxy.waitUntilExit()
@@ -170,16 +172,8 @@ struct ServeCommandTests {
     /// A second signal during the graceful shutdown exits at once.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "needs curl"))
     func aSecondSignalExitsAtOnce() throws {
-        let hung = try SilentListener()
-        let root = try TemporaryDirectory()
-        let (proxy, line, _) = try start([
-            "--mode", "record", "--root", root.path, "--upstream", "up=http://127.0.0.1:\(hung.port)/v1",
-            "--shutdown-grace", "60",
-        ])
-        let port = line.split(separator: " ")[3].split(separator: ":").last!
-        let body: JSONValue = ["model": "m", "messages": [["role": "user", "content": "hang"]]]
-        let (client, _) = try curl(port: port, route: "up", body: body)
-        Thread.sleep(forTimeInterval: 0.5)
+        let (proxy, client, root, upstream) = try proxyWaitingOnAHungUpstream(grace: 60)
+        defer { withExtendedLifetime(upstream) {} }
         proxy.terminate()
         Thread.sleep(forTimeInterval: 0.5)
         #expect(proxy.isRunning, "the first signal waits for the in-flight exchange")

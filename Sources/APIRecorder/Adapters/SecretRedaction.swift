@@ -46,11 +46,28 @@ package struct SecretRedaction: Sendable {
         original: [UInt8],
         upstreamKey: String?
     ) -> (recorded: JSONValue, upstream: [UInt8]) {
+        // Most bodies hold no credentials: look before building a copy.
+        guard containsSecrets(body) else { return (body, original) }
         var found = false
         let recorded = removingSecrets(body, found: &found)
-        guard found else { return (body, original) }
         guard let upstreamKey else { return (recorded, original) }
         return (recorded, replacingSecrets(body, with: upstreamKey).compactBytes())
+    }
+
+    /// Whether `value` holds a string under a credential name, at any depth.
+    private func containsSecrets(_ value: JSONValue) -> Bool {
+        switch value {
+        case .object(let object):
+            for (key, member) in object.members {
+                if case .string = member, isSecret(key) { return true }
+                if containsSecrets(member) { return true }
+            }
+            return false
+        case .array(let items):
+            return items.contains { containsSecrets($0) }
+        default:
+            return false
+        }
     }
 
     /// `value` without the string members under credential names, at any depth.
