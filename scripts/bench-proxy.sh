@@ -9,6 +9,9 @@
 #   4. resident memory after replaying every recording of ../shared/corpus-sample.
 #
 #   scripts/bench-proxy.sh            (DURATION=10 seconds per wrk run by default)
+#
+# BASELINE=/path/to/another/api-recorder also measures that binary's replay in the same run (for
+# example a release build of the previous commit), so a change's effect is a ratio of one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${DURATION:-10}"
@@ -85,6 +88,10 @@ curl -sf -X POST -H "Content-Type: application/json" -H "X-Test-ID: $test_id" \
     --data @"$work/request.json" "http://127.0.0.1:$proxy_port/llama/chat/completions" >"$work/response.json"
 
 ceiling_port=$(start ceiling "$bench" static-server --body "$work/response.json")
+if [ -n "${BASELINE:-}" ]; then
+    baseline_port=$(start baseline "$BASELINE" serve --port 0 --mode replay --root "$work/root" \
+        --upstream llama=http://127.0.0.1:8080/v1)
+fi
 
 # mitmproxy: capture the exchange once through a reverse proxy in front of api-recorder, then
 # serve it with --server-replay in reverse-proxy mode (no upstream reachable).
@@ -119,6 +126,7 @@ echo "replay of one small chat recording, wrk -t2 -c64 -d${duration}s:"
 {
     run_wrk ceiling "$ceiling_port"
     run_wrk api-recorder "$proxy_port"
+    if [ -n "${BASELINE:-}" ]; then run_wrk baseline "$baseline_port"; fi
     run_wrk mitmproxy "$mitm_port"
 } | tee "$work/results.txt" | awk '{printf "  %-13s %10s req/s   p50 %-9s p99 %s\n", $1, $2, $3, $4}'
 python3 - "$work/results.txt" <<'PY'
@@ -126,6 +134,9 @@ import sys
 rps = {line.split()[0]: float(line.split()[1]) for line in open(sys.argv[1])}
 print(f"  api-recorder / ceiling:   {rps['api-recorder'] / rps['ceiling']:.2f} (target >= 0.5, ideally >= 0.8)")
 print(f"  api-recorder / mitmproxy: {rps['api-recorder'] / rps['mitmproxy']:.1f}x")
+if "baseline" in rps:
+    print(f"  baseline / ceiling:       {rps['baseline'] / rps['ceiling']:.2f} (the BASELINE binary)")
+    print(f"  api-recorder / baseline:  {rps['api-recorder'] / rps['baseline']:.2f}")
 PY
 
 # --- 2 and 3. Streams -----------------------------------------------------------------------

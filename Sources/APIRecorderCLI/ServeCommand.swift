@@ -76,10 +76,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Requests in flight at once to one upstream host; more wait for a free connection.")
     var upstreamConnections = 64
 
-    @Option(help: "Seconds a client connection may stay idle before it is closed.")
+    @Option(help: "Seconds a client connection may stay idle before it is closed (0: never).")
     var idleTimeout: Double = 60
 
-    @Option(help: "Seconds a client may take to send a request's headers, from its first byte.")
+    @Option(help: "Seconds a client may take to send a request's headers, from its first byte (0: no limit).")
     var headerTimeout: Double = 10
 
     @Option(help: "Seconds a graceful shutdown waits for in-flight exchanges before cancelling them.")
@@ -117,8 +117,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxBodyBytes = maxBody
         configuration.upstreamTimeout = try seconds(upstreamTimeout, "--upstream-timeout")
         configuration.connectTimeout = try seconds(connectTimeout, "--connect-timeout")
-        configuration.idleTimeout = try seconds(idleTimeout, "--idle-timeout")
-        configuration.headerTimeout = try seconds(headerTimeout, "--header-timeout")
+        // 0 turns the connection timeouts off.
+        configuration.idleTimeout = idleTimeout == 0 ? nil : try seconds(idleTimeout, "--idle-timeout")
+        configuration.headerTimeout = headerTimeout == 0 ? nil : try seconds(headerTimeout, "--header-timeout")
         configuration.shutdownGrace = try seconds(shutdownGrace, "--shutdown-grace", allowZero: true)
         guard upstreamConnections >= 1 else { throw ValidationError("--upstream-connections must be at least 1") }
         configuration.upstreamConnections = upstreamConnections

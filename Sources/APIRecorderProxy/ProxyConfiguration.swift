@@ -60,10 +60,10 @@ public struct ProxyConfiguration: Sendable {
     /// does not count against ``upstreamTimeout``).
     public var upstreamConnections: Int = 64
     /// How long a client connection may stay idle (no request in progress, or a request that sends
-    /// nothing) before the proxy closes it.
-    public var idleTimeout: Duration = .seconds(60)
-    /// How long a client may take to send a request's headers, from its first byte.
-    public var headerTimeout: Duration = .seconds(10)
+    /// nothing) before the proxy closes it; `nil` never closes one.
+    public var idleTimeout: Duration? = .seconds(60)
+    /// How long a client may take to send a request's headers, from its first byte; `nil` waits for ever.
+    public var headerTimeout: Duration? = .seconds(10)
     /// How long a graceful shutdown waits for in-flight exchanges before it cancels them (nothing
     /// partial is written).
     public var shutdownGrace: Duration = .seconds(10)

@@ -36,7 +36,7 @@ struct ProxyResponder: HTTPResponder {
             )
         }
         let rest = components.count > 1 ? "/" + components[1] : ""
-        let adapter = AdapterSelection.adapter(route.adapter, forPath: rest)
+        let adapter = AdapterSelection.select(route.adapter, forPath: rest)
 
         let body: [UInt8]
         do {
@@ -90,7 +90,14 @@ struct ProxyResponder: HTTPResponder {
     static func response(_ exchange: ExchangeResponse) -> Response {
         var headers = HTTPFields()
         for (name, value) in exchange.headers {
-            if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
+            // The pipeline's own names need no parsing.
+            let field: HTTPField.Name?
+            switch name {
+            case "Content-Type": field = .contentType
+            case "Cache-Control": field = .cacheControl
+            default: field = HTTPField.Name(name)
+            }
+            if let field { headers.append(HTTPField(name: field, value: value)) }
         }
         let status = HTTPResponse.Status(code: exchange.status)
         if let bytes = exchange.body.completeBytes {
@@ -112,7 +119,7 @@ struct ProxyResponder: HTTPResponder {
     /// An error in the provider's own shape (OpenAI's when no route was chosen).
     private func errorResponse(
         _ error: ExchangeError,
-        adapter: any ProviderAdapter = AdapterSelection.openAI
+        adapter: SelectedAdapter = .openAI(AdapterSelection.openAI)
     ) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"

@@ -79,7 +79,7 @@ struct InProcessExchange: Sendable {
             body: body,
             testID: scope.testID
         )
-        let adapter = AdapterSelection.adapter(scope.adapterKind, forPath: parts.path)
+        let adapter = AdapterSelection.select(scope.adapterKind, forPath: parts.path)
         let upstream = Upstream(baseURL: parts.origin, transport: scope.transport)
         let response = await scope.pipeline.respond(to: request, adapter: adapter, upstream: upstream)
         if let refusal = response.refusal, refusal.code == .recordingNotFound { scope.reportMiss(refusal) }

@@ -24,24 +24,77 @@ package enum AdapterSelection {
     package static let ollama = OllamaAdapter()
     package static let mcp = MCPAdapter()
     package static let gemini = GeminiAdapter()
+}
 
-    /// The adapter of `kind` for a request to `path` (below a proxy route, or the URL's whole path).
-    package static func adapter(_ kind: AdapterKind, forPath path: String) -> any ProviderAdapter {
-        switch kind {
-        case .openai: return openAI
-        case .http: return plainHTTP
-        case .ollama: return ollama
-        case .mcp: return mcp
-        case .gemini: return gemini
-        case .auto: return automatic(forPath: path)
+/// The adapter a request is answered with, as one of the concrete adapters, so that the pipeline
+/// runs specialised for it (a generic call through an existential would look up type metadata on
+/// every request).
+package enum SelectedAdapter: Sendable {
+    case openAI(OpenAIAdapter)
+    case plainHTTP(PlainHTTPAdapter)
+    case ollama(OllamaAdapter)
+    case mcp(MCPAdapter)
+    case gemini(GeminiAdapter)
+
+    /// An error body in the adapter's shape.
+    package func errorBody(_ error: ExchangeError) -> [UInt8] {
+        switch self {
+        case .openAI(let adapter): return adapter.errorBody(error)
+        case .plainHTTP(let adapter): return adapter.errorBody(error)
+        case .ollama(let adapter): return adapter.errorBody(error)
+        case .mcp(let adapter): return adapter.errorBody(error)
+        case .gemini(let adapter): return adapter.errorBody(error)
         }
     }
+}
 
-    /// `/api/...` as Ollama, `...:generateContent` and `...:streamGenerateContent` as Gemini,
-    /// `/messages` and `/interactions` as plain HTTP, everything else as OpenAI-compatible.
-    package static func automatic(forPath path: String) -> any ProviderAdapter {
-        if path.hasPrefix("/api/") { return ollama }
-        if GeminiAdapter.handles(path: path) { return gemini }
-        return path.hasSuffix("/messages") || path.contains("/interactions") ? plainHTTP : openAI
+extension AdapterSelection {
+    /// The adapter of `kind` for a request to `path` (below a proxy route, or the URL's whole
+    /// path). `auto` takes `/api/...` as Ollama, `...:generateContent` and
+    /// `...:streamGenerateContent` as Gemini, `/messages` and `/interactions` as plain HTTP,
+    /// everything else as OpenAI-compatible.
+    package static func select(_ kind: AdapterKind, forPath path: String) -> SelectedAdapter {
+        switch kind {
+        case .openai: return .openAI(openAI)
+        case .http: return .plainHTTP(plainHTTP)
+        case .ollama: return .ollama(ollama)
+        case .mcp: return .mcp(mcp)
+        case .gemini: return .gemini(gemini)
+        case .auto:
+            let bytes = path.utf8
+            if bytes.starts(with: "/api/".utf8) { return .ollama(ollama) }
+            if GeminiAdapter.handles(path: path) { return .gemini(gemini) }
+            if bytes.reversed().starts(with: "/messages".utf8.reversed()) || contains(bytes, "/interactions".utf8) {
+                return .plainHTTP(plainHTTP)
+            }
+            return .openAI(openAI)
+        }
+    }
+}
+
+/// Whether `needle` occurs in `haystack`, byte for byte.
+private func contains(_ haystack: String.UTF8View, _ needle: String.UTF8View) -> Bool {
+    var start = haystack.startIndex
+    while start != haystack.endIndex {
+        if haystack[start...].starts(with: needle) { return true }
+        start = haystack.index(after: start)
+    }
+    return false
+}
+
+extension ExchangePipeline {
+    /// Answers one HTTP exchange with the selected adapter (see ``respond(to:adapter:upstream:)``).
+    package func respond(
+        to request: ExchangeRequest,
+        adapter: SelectedAdapter,
+        upstream: Upstream
+    ) async -> ExchangeResponse {
+        switch adapter {
+        case .openAI(let adapter): return await respond(to: request, adapter: adapter, upstream: upstream)
+        case .plainHTTP(let adapter): return await respond(to: request, adapter: adapter, upstream: upstream)
+        case .ollama(let adapter): return await respond(to: request, adapter: adapter, upstream: upstream)
+        case .mcp(let adapter): return await respond(to: request, adapter: adapter, upstream: upstream)
+        case .gemini(let adapter): return await respond(to: request, adapter: adapter, upstream: upstream)
+        }
     }
 }

@@ -58,7 +58,10 @@ package struct GeminiAdapter: ProviderAdapter {
     }
 
     /// Whether `path` is a content-generation call (the `auto` adapter routes those here).
-    package static func handles(path: String) -> Bool { ModelCall(path: path) != nil }
+    package static func handles(path: String) -> Bool {
+        // Every request of an `auto` route comes here: rule most out on bytes, before parsing.
+        path.utf8.contains(UInt8(ascii: ":")) && ModelCall(path: path) != nil
+    }
 
     // MARK: Requests
 

@@ -34,7 +34,13 @@ package struct SecretRedaction: Sendable {
 
     /// Whether values under `name` are credentials.
     package func isSecret(_ name: some StringProtocol) -> Bool {
-        names.contains(Self.normalized(name))
+        // Most names are lowercase ASCII without `-` or `_` already: compare them as they are.
+        let plain = name.utf8.allSatisfy { byte in
+            byte != UInt8(ascii: "-") && byte != UInt8(ascii: "_")
+                && !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                && byte < 0x80
+        }
+        return names.contains(plain ? String(name) : Self.normalized(name))
     }
 
     // MARK: Bodies

@@ -331,25 +331,31 @@ package struct ExchangePipeline: Sendable {
 
     // MARK: Logging
 
+    /// Logs an exchange's fate; the message and metadata are built only when the level is enabled.
     func log<Details>(
         _ level: Logger.Level,
-        _ message: Logger.Message,
+        _ message: @autoclosure () -> Logger.Message,
         exchange: PreparedExchange<Details>,
-        metadata: Logger.Metadata = [:]
+        metadata: @autoclosure () -> Logger.Metadata = [:]
     ) {
         guard logger.logLevel <= level else { return }
-        var metadata = metadata
+        var metadata = metadata()
         metadata["hash"] = "\(exchange.hash)"
-        log(level, message, request: exchange.request, metadata: metadata)
+        log(level, message(), request: exchange.request, metadata: metadata)
     }
 
-    func log(_ level: Logger.Level, _ message: Logger.Message, request: ExchangeRequest, metadata: Logger.Metadata) {
+    func log(
+        _ level: Logger.Level,
+        _ message: @autoclosure () -> Logger.Message,
+        request: ExchangeRequest,
+        metadata: @autoclosure () -> Logger.Metadata
+    ) {
         guard logger.logLevel <= level else { return }
-        var metadata = metadata
+        var metadata = metadata()
         // The path only: a query may hold credentials, and headers and bodies are never logged.
         metadata["method"] = "\(request.method)"
         metadata["path"] = "\(request.path)"
         metadata["test_id"] = "\(request.testID ?? "none")"
-        logger.log(level: level, message, metadata: metadata)
+        logger.log(level: level, message(), metadata: metadata)
     }
 }

@@ -33,6 +33,8 @@ public final class RecordingStore: Sendable {
     private struct State {
         var parsed: [String: (stamp: FileSystem.Stamp, recording: Recording)] = [:]
         var listings: [String: (stamp: FileSystem.Stamp?, names: [String])] = [:]
+        /// The folders searched for each test id seen (a test sends many requests).
+        var searched: [String: [String]] = [:]
     }
 
     /// - Parameters:
@@ -70,8 +72,15 @@ public final class RecordingStore: Sendable {
 
     /// The folders a look-up for `testID` searches, in order.
     public func searchedDirectories(forTestID testID: String?) throws(StoreError) -> [String] {
+        let key = testID ?? ""
+        if let known = state.withLock({ $0.searched[key] }) { return known }
         let primary = try directory(forTestID: testID)
-        return primary == fallbackDirectory ? [primary] : [primary, fallbackDirectory]
+        let folders = primary == fallbackDirectory ? [primary] : [primary, fallbackDirectory]
+        state.withLock { state in
+            if state.searched.count >= cacheLimit { state.searched.removeAll(keepingCapacity: true) }
+            state.searched[key] = folders
+        }
+        return folders
     }
 
     // MARK: Reading
