@@ -118,9 +118,16 @@ struct CommandLineTests {
         try directory.write("tests/recordings/broken.json", Array(broken.utf8))
         // What kill -9 during a write leaves: a temporary file of a process that is gone.
         let leftover = try directory.write("tests/recordings/.\(good.hash).json.999999999.42.tmp", Array("{".utf8))
-        // A write in progress (this process is alive) is left alone.
+        // A write in progress (the file is open) is left alone.
         let inProgress = try directory.write(
             "tests/recordings/.\(good.hash).json.\(ProcessInfo.processInfo.processIdentifier).7.tmp",
+            Array("{".utf8)
+        )
+        let writer = try FileHandle(forWritingTo: URL(fileURLWithPath: inProgress))
+        defer { try? writer.close() }
+        // One a process of ours left (alive, but no longer writing it) is abandoned.
+        let ours = try directory.write(
+            "tests/recordings/.\(good.hash).json.\(ProcessInfo.processInfo.processIdentifier).8.tmp",
             Array("{".utf8)
         )
 
@@ -134,14 +141,15 @@ struct CommandLineTests {
         )
         #expect(check.stdout.contains(".\(good.hash).json.999999999.42.tmp: temporary file of an interrupted write"))
         #expect(!check.stdout.contains(".7.tmp"))
+        #expect(check.stdout.contains(".8.tmp: temporary file of an interrupted write"))
         #expect(
             check.stdout.hasSuffix(
-                "2 recordings: 1 ok, 0 misnamed, 0 not canonical, 1 unreadable; 1 temporary file of interrupted writes\n"
+                "2 recordings: 1 ok, 0 misnamed, 0 not canonical, 1 unreadable; 2 temporary files of interrupted writes\n"
             )
         )
         let fix = try BuiltBinary.run(["verify", "--fix"], in: directory.path)
-        #expect(fix.stdout.contains("(1 removed)"))
-        #expect(!FileManager.default.fileExists(atPath: leftover))
+        #expect(fix.stdout.contains("(2 removed)"))
+        #expect(!FileManager.default.fileExists(atPath: leftover) && !FileManager.default.fileExists(atPath: ours))
         #expect(FileManager.default.fileExists(atPath: inProgress))
     }
 

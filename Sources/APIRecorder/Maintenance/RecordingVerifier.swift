@@ -99,8 +99,9 @@ public enum RecordingVerifier {
     }
 
     /// Temporary files that interrupted writes left in the `recordings` folders under each path
-    /// (a process killed between creating and renaming one): their process is gone, or they are
-    /// older than ten minutes. A write in progress is not one of them.
+    /// (a process killed between creating and renaming one): no process has them open (on Linux;
+    /// elsewhere, their process is gone or they are older than ten minutes). A write in progress
+    /// is not one of them.
     public static func abandonedTemporaryFiles(in paths: [String]) -> [String] {
         paths.flatMap { path in
             FileSystem.isDirectory(path) ? FileSystem.temporaryFiles(under: path) : []

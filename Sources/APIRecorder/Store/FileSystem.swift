@@ -168,17 +168,22 @@ enum FileSystem {
         return result.sorted()
     }
 
-    /// Whether the temporary file at `path` was left by a write that can no longer finish: its
-    /// process is gone, or it is older than `age` seconds (a live writer renames within moments).
+    /// Whether the temporary file at `path` was left by a write that can no longer finish. A
+    /// write in progress holds its temporary file open until it renames it (milliseconds); so on
+    /// Linux a temporary file that no process has open is abandoned. Elsewhere: its writer's
+    /// process (named in the file name) is gone, or it is older than `age` seconds.
     static func isAbandonedTemporaryFile(_ path: String, olderThan age: Int = 600) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        #if os(Linux)
+        if let open = isOpenByAnyProcess(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) { return !open }
+        #endif
         let name = path.split(separator: "/").last.map(String.init) ?? path
         let parts = name.split(separator: ".")
         // "", "<name>", "json", "<pid>", "<random>", "tmp" → the pid is third from the end.
         if parts.count >= 3, let pid = Int32(parts[parts.count - 3]), pid > 0, pid != getpid() {
             if kill(pid, 0) != 0, errno == ESRCH { return true }
         }
-        var info = stat()
-        guard stat(path, &info) == 0 else { return false }
         #if canImport(Darwin)
         let modified = Int(info.st_mtimespec.tv_sec)
         #else
@@ -186,6 +191,26 @@ enum FileSystem {
         #endif
         return Int(time(nil)) - modified > age
     }
+
+    #if os(Linux)
+    /// Whether any process has the file `(device, inode)` open, from `/proc/<pid>/fd`; `nil` when
+    /// `/proc` cannot be read.
+    private static func isOpenByAnyProcess(device: UInt64, inode: UInt64) -> Bool? {
+        let processes = list("/proc").filter { $0.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } }
+        guard !processes.isEmpty else { return nil }
+        for pid in processes {
+            for descriptor in list("/proc/\(pid)/fd") {
+                var info = stat()
+                if stat("/proc/\(pid)/fd/\(descriptor)", &info) == 0, UInt64(info.st_dev) == device,
+                    UInt64(info.st_ino) == inode
+                {
+                    return true
+                }
+            }
+        }
+        return false
+    }
+    #endif
 
     static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
