@@ -143,6 +143,7 @@ PY
 "$bench" stream --chunks 500 --runs 200
 "$bench" record-overhead --runs 300
 "$bench" concurrent-streams --streams 64
+"$bench" miss-diagnosis --recordings 1000
 
 # --- 4. Memory ------------------------------------------------------------------------------
 if [ -d ../shared/corpus-sample ]; then

@@ -386,3 +386,121 @@ private func streamingUpstream(chunks: Int, gap: Duration?) -> some ApplicationP
         logger: logger
     )
 }
+
+/// `APIRecorderBench miss-diagnosis`: how long a replay miss takes to answer, diagnosis included,
+/// in a test folder of many recordings, against a hit in the same run.
+struct MissDiagnosisBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "miss-diagnosis",
+        abstract: "Time a replay miss (with its nearest-recording diagnosis) in a folder of N recordings, and a hit."
+    )
+
+    @Option(help: "Recordings in the test's folder.")
+    var recordings = 1000
+
+    @Option(help: "Timed misses (each a different request) and hits, after the first miss.")
+    var runs = 50
+
+    func run() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "api-recorder-bench-\(UUID().uuidString)"
+        ).path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let testID = "tests/bench/test_agent.py::test_conversation"
+        let url = "http://bench.invalid/v1/chat/completions"
+        let store = RecordingStore(root: root)
+        // Conversations of a few turns, with answers of a few hundred words: a realistic folder.
+        let answer = String(repeating: "The weather in Paris is mild, with light rain expected later. ", count: 40)
+        for index in 0..<recordings {
+            let body: JSONValue = [
+                "model": "gpt-4o", "temperature": 0.2,
+                "messages": [
+                    ["role": "system", "content": "You are a helpful assistant."],
+                    ["role": "user", "content": .string("Question number \(index): what should I pack for Paris?")],
+                    ["role": "assistant", "content": .string("An umbrella, for question \(index).")],
+                    ["role": "user", "content": "And for the evening?"],
+                ],
+            ]
+            let hash = RequestIdentity.inference(method: "POST", url: url, body: body, testID: testID).hash
+            try store.save(
+                Recording.inference(
+                    testID: testID,
+                    method: "POST",
+                    url: url,
+                    body: body,
+                    endpoint: "/v1/chat/completions",
+                    model: "gpt-4o",
+                    outcome: .body(
+                        ResponseNormalization.typed(
+                            "openai.types.chat.chat_completion.ChatCompletion",
+                            data: [
+                                "id": "x", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+                                "choices": [
+                                    ["index": 0, "message": ["role": "assistant", "content": .string(answer)]]
+                                ],
+                            ],
+                            requestHash: hash
+                        )
+                    )
+                )
+            )
+        }
+        var configuration = ProxyConfiguration()
+        configuration.port = 0
+        configuration.mode = .replay
+        configuration.root = root
+        configuration.routes = [ProxyRoute(name: "bench", upstream: "http://bench.invalid/v1")]
+        let (count, runs) = (recordings, self.runs)
+        try await withBenchProxy(configuration) { port in
+            let target = "http://127.0.0.1:\(port)/bench/chat/completions"
+            func body(_ index: Int, _ evening: String) -> [UInt8] {
+                JSONValue.object([
+                    "model": "gpt-4o", "temperature": 0.2,
+                    "messages": [
+                        ["role": "system", "content": "You are a helpful assistant."],
+                        [
+                            "role": "user",
+                            "content": .string("Question number \(index): what should I pack for Paris?"),
+                        ],
+                        ["role": "assistant", "content": .string("An umbrella, for question \(index).")],
+                        ["role": "user", "content": .string(evening)],
+                    ],
+                ]).compactBytes()
+            }
+            func timed(_ body: [UInt8], expecting status: Int) async throws -> Double {
+                var request = HTTPClientRequest(url: target)
+                request.method = .POST
+                request.headers.add(name: "X-Test-ID", value: testID)
+                request.body = .bytes(ByteBuffer(bytes: body))
+                let clock = ContinuousClock()
+                let start = clock.now
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                _ = try await response.body.collect(upTo: 1 << 24)
+                guard Int(response.status.code) == status else {
+                    throw ValidationError("expected \(status), got \(response.status.code)")
+                }
+                return milliseconds(clock.now - start)
+            }
+            let first = try await timed(body(7, "And for the night?"), expecting: 404)
+            var misses: [Double] = []
+            var hits: [Double] = []
+            for run in 0..<runs {
+                misses.append(try await timed(body(run, "And for the morning?"), expecting: 404))
+                hits.append(try await timed(body(run, "And for the evening?"), expecting: 200))
+            }
+            let (miss, hit) = (percentile(misses, 0.5), percentile(hits, 0.5))
+            print(
+                String(
+                    format:
+                        "replay miss with diagnostics in a folder of %d recordings: first %.1f ms, then median %.1f ms "
+                        + "(target < 50 ms); a hit: median %.2f ms; a miss costs %.1fx a hit",
+                    count,
+                    first,
+                    miss,
+                    hit,
+                    miss / hit
+                )
+            )
+        }
+    }
+}

@@ -11,7 +11,10 @@ struct APIRecorderCommand: AsyncParsableCommand {
             Exit codes: 0 success; 1 a recording is wrong or could not be read (verify, hash, show); \
             64 the command line is wrong.
             """,
-        subcommands: [ServeCommand.self, HashCommand.self, VerifyCommand.self, ShowCommand.self]
+        subcommands: [
+            ServeCommand.self, HashCommand.self, VerifyCommand.self, ShowCommand.self, ExplainCommand.self,
+            PruneCommand.self,
+        ]
     )
 }
 

@@ -32,8 +32,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The recordings root (default: the current folder).")
     var root = "."
 
-    @Option(help: "The fallback folder for recordings without a test id (default: recordings under the root).")
-    var fallbackDir = "recordings"
+    @Option(
+        name: .customLong("fallback-dir"),
+        help:
+            "A fallback folder for recordings without a test folder, relative to the root (default: recordings). Repeatable: look-ups try them in order, writes go to the first."
+    )
+    var fallbackDirs: [String] = []
+
+    @Option(help: "Write the session report to this file, as JSON, when the server stops (for api-recorder prune).")
+    var reportFile: String?
 
     @Option(name: .customLong("upstream"), help: "A route: NAME=URL forwards /NAME/rest to URL/rest. Repeatable.")
     var upstreams: [String] = []
@@ -113,7 +120,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.root = absolute(root)
-        configuration.fallbackDirectory = fallbackDir
+        configuration.fallbackDirectories = fallbackDirs.isEmpty ? ["recordings"] : fallbackDirs
+        configuration.reportFile = reportFile.map(absolute)
         configuration.maxBodyBytes = maxBody
         configuration.upstreamTimeout = try seconds(upstreamTimeout, "--upstream-timeout")
         configuration.connectTimeout = try seconds(connectTimeout, "--connect-timeout")

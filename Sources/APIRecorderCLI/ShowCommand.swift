@@ -23,7 +23,7 @@ struct ShowCommand: ParsableCommand {
 
     func run() throws {
         _ = global.makeLogger(label: "api-recorder.show")
-        let path = try resolve()
+        let path = try RecordingTarget.resolve(target, root: root)
         let recording: Recording
         do {
             recording = try Recording(contentsOfFile: path)
@@ -32,23 +32,6 @@ struct ShowCommand: ParsableCommand {
             throw ExitCode(1)
         }
         print(Self.summary(of: recording, path: path), terminator: "")
-    }
-
-    private func resolve() throws -> String {
-        let isHashLike = target.count >= 4 && target.allSatisfy { $0.isHexDigit } && !target.contains("/")
-        guard isHashLike else { return target }
-        let matches = RecordingVerifier.recordingFiles(in: [root]).filter { path in
-            let name = path.split(separator: "/").last.map(String.init) ?? path
-            let hashPart = name.hasPrefix("models-") ? String(name.dropFirst("models-".count)) : name
-            return hashPart.hasPrefix(target)
-        }
-        if matches.count == 1 { return matches[0] }
-        if matches.isEmpty {
-            printError("no recording under \(root) has a hash starting with \(target)")
-        } else {
-            printError("\(target) is ambiguous under \(root):\n" + matches.map { "  \($0)" }.joined(separator: "\n"))
-        }
-        throw ExitCode(1)
     }
 
     /// The summary text; one "label: value" line each, then the transcript.
@@ -109,7 +92,8 @@ struct ShowCommand: ParsableCommand {
 }
 
 extension String {
-    fileprivate func padding(toLength length: Int) -> String {
+    /// `label:` padded to `length`, for the commands' "label: value" lines.
+    func padding(toLength length: Int) -> String {
         count >= length ? self + ":" : self + ":" + String(repeating: " ", count: length - count)
     }
 }

@@ -23,7 +23,7 @@ public func buildApplication(
 ) -> some ApplicationProtocol {
     let store = RecordingStore(
         root: configuration.root,
-        fallbackDirectory: configuration.fallbackDirectory,
+        fallbackDirectories: configuration.fallbackDirectories,
         logger: logger
     )
     let recorder = Recorder(store: store, mode: configuration.mode, logger: logger)
@@ -57,7 +57,10 @@ public func buildApplication(
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )
-    app.addServices(UpstreamService(transport: transport), SessionReportService(recorder: recorder, logger: logger))
+    app.addServices(
+        UpstreamService(transport: transport),
+        SessionReportService(recorder: recorder, file: configuration.reportFile, logger: logger)
+    )
     return app
 }
 
@@ -83,13 +86,23 @@ struct UpstreamService: Service {
     }
 }
 
-/// Logs what the session did when the server stops: replayed, missed, recorded, unused.
+/// Logs what the session did when the server stops (replayed, missed, recorded, unused), and
+/// writes the whole report to `--report-file`.
 struct SessionReportService: Service {
     let recorder: Recorder
+    let file: String?
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
-        logger.notice("\(recorder.report().summary)")
+        let report = recorder.report()
+        logger.notice("\(report.summary)")
+        guard let file else { return }
+        do {
+            try report.write(to: file)
+            logger.info("session report written", metadata: ["path": "\(file)"])
+        } catch {
+            logger.error("could not write the session report", metadata: ["path": "\(file)", "reason": "\(error)"])
+        }
     }
 }

@@ -45,8 +45,16 @@ public struct ProxyConfiguration: Sendable {
     public var mode: RecordingMode = .replay
     /// The recordings root.
     public var root: String = "."
-    /// The fallback folder, relative to the root unless absolute.
-    public var fallbackDirectory: String = "recordings"
+    /// The fallback folders, each relative to the root unless absolute, in look-up order;
+    /// recordings without a test folder are written to the first.
+    public var fallbackDirectories: [String] = ["recordings"]
+    /// The fallback folder recordings are written to (the first of ``fallbackDirectories``).
+    public var fallbackDirectory: String {
+        get { fallbackDirectories.first ?? "recordings" }
+        set { fallbackDirectories = [newValue] }
+    }
+    /// Where the session report is written, as JSON, when the server stops (`nil`: nowhere).
+    public var reportFile: String?
     public var routes: [ProxyRoute] = []
     public var pace: ReplayPace = .none
     /// Request bodies above this size get a 413.

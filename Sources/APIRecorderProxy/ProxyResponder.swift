@@ -159,7 +159,7 @@ struct ProxyResponder: HTTPResponder {
             logger.info("current test id", metadata: ["test_id": "\(testID ?? "none")"])
             return jsonResponse(["test_id": testID.map(JSONValue.string) ?? .null])
         case (.get, "/__recorder/report"):
-            return jsonResponse(Self.reportJSON(recorder.report()))
+            return jsonResponse(recorder.report().json)
         default:
             return errorResponse(
                 ExchangeError(
@@ -170,16 +170,6 @@ struct ProxyResponder: HTTPResponder {
                 )
             )
         }
-    }
-
-    /// The session report as `GET /__recorder/report` sends it.
-    static func reportJSON(_ report: SessionReport) -> JSONValue {
-        [
-            "mode": .string(report.mode.rawValue), "replayed": .integer(report.hits), "missed": .integer(report.misses),
-            "recorded": .integer(report.recorded), "passed_through": .integer(report.passedThrough),
-            "errors": .integer(report.errors), "store_failures": .array(report.storeFailures.map(JSONValue.string)),
-            "unused": .array(report.unused.map(JSONValue.string)),
-        ]
     }
 
     private func jsonResponse(_ value: JSONValue) -> Response {

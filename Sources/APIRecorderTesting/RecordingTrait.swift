@@ -56,12 +56,26 @@ public struct RecordingTrait: TestTrait, SuiteTrait, TestScoping {
             for error in lateMisses.withLock({ $0 }) {
                 Issue.record(Comment(rawValue: error.message), sourceLocation: test.sourceLocation)
             }
+            Self.addToReport(scope.recorder.report())
         }
         try await scope.withValue(function)
     }
 
+    /// The environment variable naming the file each test's session report is merged into
+    /// (for `api-recorder prune`); relative paths are taken from the current folder.
+    public static let reportVariable = "API_RECORDER_REPORT"
+
+    private static func addToReport(_ report: SessionReport) {
+        guard let file = ProcessInfo.processInfo.environment[reportVariable], !file.isEmpty else { return }
+        do {
+            try report.merge(into: file)
+        } catch {
+            FileHandle.standardError.write(Data("api-recorder: could not write the session report: \(error)\n".utf8))
+        }
+    }
+
     /// The test id and the package root of `test`.
-    static func testPlace(of test: Test) -> (testID: String, root: String) {
+    package static func testPlace(of test: Test) -> (testID: String, root: String) {
         let filePath = test.sourceLocation.filePath
         // The last `/Tests/` of the path starts the package-relative part.
         let (root, relative): (String, String)

@@ -63,6 +63,24 @@ extension JSONValue {
         return try Array(bytes).withUnsafeBufferPointer(parse).get()
     }
 
+    /// Builds the members named in `keys` of a JSON object document, reading only as far as the
+    /// last of them: what follows is neither built nor validated. For callers that need the first
+    /// members of many large documents quickly and can live without a verdict on the rest (the
+    /// request of every recording in a folder, to explain a replay miss).
+    /// - Throws: ``JSONParseError`` for a defect before the last wanted member.
+    public static func parseObjectPrefix(
+        _ bytes: some Collection<UInt8>,
+        keys: Set<String>,
+        maximumDepth: Int = JSONValue.maximumDepth
+    ) throws(JSONParseError) -> JSONObject {
+        let parse = { (buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONObject, JSONParseError> in
+            var parser = JSONParser(buffer, maximumDepth: maximumDepth)
+            return Result { () throws(JSONParseError) in try parser.parseObjectPrefix(keys: keys) }
+        }
+        if let result = bytes.withContiguousStorageIfAvailable(parse) { return try result.get() }
+        return try Array(bytes).withUnsafeBufferPointer(parse).get()
+    }
+
     /// Parses JSON text given as a `String`.
     public init(parsing text: String) throws(JSONParseError) {
         var text = text
@@ -80,6 +98,8 @@ struct JSONParser {
     private var position = 0
     private var depth = 0
     private let maximumDepth: Int
+    /// Set by a member callback to end ``scanMembers(buildingKeys:_:)`` after the member.
+    private var stopRequested = false
 
     init(_ input: UnsafeBufferPointer<UInt8>, maximumDepth: Int = JSONValue.maximumDepth) {
         self.input = input
@@ -118,6 +138,25 @@ struct JSONParser {
         skipWhitespace()
         if position != input.count {
             throw JSONParseError(offset: position, reason: "extra data after the JSON value")
+        }
+        return object
+    }
+
+    mutating func parseObjectPrefix(keys: Set<String>) throws(JSONParseError) -> JSONObject {
+        skipWhitespace()
+        guard position < input.count, input[position] == UInt8(ascii: "{") else {
+            throw error("expected a JSON object")
+        }
+        var object = JSONObject()
+        var missing = keys
+        try scanMembers(buildingKeys: true) { parser, key throws(JSONParseError) in
+            if let key, missing.contains(key) {
+                object[key] = try parser.parseValue()
+                missing.remove(key)
+                if missing.isEmpty { parser.stopRequested = true }
+            } else {
+                try parser.skipValue()
+            }
         }
         return object
     }
@@ -350,6 +389,7 @@ struct JSONParser {
             position += 1
             skipWhitespace()
             try member(&self, key)
+            if stopRequested { return }
             skipWhitespace()
             guard position < input.count else { throw error("unexpected end of input in an object") }
             switch input[position] {

@@ -80,7 +80,7 @@ struct CommandLineTests {
 
         let check = try BuiltBinary.run(["verify"], in: directory.path)
         #expect(check.status == 1)
-        #expect(check.stdout.contains("misnamed: content hashes to \(misnamed.hash).json"))
+        #expect(check.stdout.contains("stale: its content hashes to \(misnamed.hash).json, so it can never replay"))
         #expect(check.stdout.contains("\(compact.hash).json: not canonical"))
         #expect(check.stdout.contains("garbage.json: unreadable: invalid JSON at byte 0"))
         #expect(check.stdout.hasSuffix("4 recordings: 1 ok, 1 misnamed, 1 not canonical, 1 unreadable\n"))

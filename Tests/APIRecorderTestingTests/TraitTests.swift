@@ -59,6 +59,43 @@ struct TraitTests {
         #expect(try JSONValue(parsing: body)["error"]?["type"] == "recording_not_found")
     }
 
+    /// A miss fails the test with the diagnosis: the nearest recording and what differs.
+    @Test func aMissShowsTheNearestRecordingAndWhatDiffers() async throws {
+        let test = try #require(Test.current)
+        let root = try TemporaryDirectory()
+        // What the test recorded on an earlier run, under its own test id.
+        let testID = RecordingTrait.testPlace(of: test).testID
+        let recorded: JSONValue = [
+            "model": "test-model", "messages": [["role": "user", "content": "Say hello."]], "stream": false,
+        ]
+        try RecordingStore(root: root.path).save(
+            Recording.inference(
+                testID: testID,
+                method: "POST",
+                url: "http://127.0.0.1:9/v1/chat/completions",
+                body: recorded,
+                endpoint: "/v1/chat/completions",
+                model: "test-model",
+                outcome: .body(["id": "x"])
+            )
+        )
+        try await withKnownIssue {
+            try await RecordingTrait.recording(mode: .replay, root: root.path).provideScope(for: test, testCase: nil) {
+                let response = await RecordingScope.current!.perform(
+                    method: "POST",
+                    url: "http://127.0.0.1:9/v1/chat/completions",
+                    headers: [],
+                    body: chatBody("Say goodbye.")
+                )
+                #expect(response.status == 404)
+            }
+        } matching: { issue in
+            let text = issue.comments.map(\.rawValue).joined()
+            return text.contains("Nearest recording: Tests/APIRecorderTestingTests/recordings/")
+                && text.contains(#"messages[0].content: recorded "Say hello.", requested "Say goodbye.""#)
+        }
+    }
+
     /// URLSession runs its protocol outside the test's task, where no test is current: the miss
     /// still fails the test, when the test's scope ends.
     @Test func aMissOnURLSessionsThreadsFailsTheTestWhenItEnds() async throws {

@@ -201,6 +201,9 @@ WEATHER_TOOL = {
 }
 
 
+ISSUED_CALL_IDS: list[str] = []
+
+
 def weather_upstream(method, path, headers, body):
     """Turn 1: a tool call with a random id. Turn 2 (a tool result present): an answer."""
     request = json.loads(body)
@@ -209,6 +212,7 @@ def weather_upstream(method, path, headers, body):
         return json_reply(chat_completion(f"It is {results[0]['content']}."))
     call = {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
             "function": {"name": "get_weather", "arguments": json.dumps({"location": "Paris"})}}
+    ISSUED_CALL_IDS.append(call["id"])
     return json_reply(chat_completion(None, [call]))
 
 
@@ -233,6 +237,7 @@ def test_two_turn_tool_loop_records_byte_identical_files(tmp_path):
     test_id = "tests/agents/test_loop.py::test_weather"
     roots = [tmp_path / "first", tmp_path / "second"]
     runs = []
+    ISSUED_CALL_IDS.clear()
     with FakeUpstream(weather_upstream) as upstream:
         for root in roots:
             runs.append(run_weather_loop(root, upstream.url, test_id))
@@ -241,9 +246,9 @@ def test_two_turn_tool_loop_records_byte_identical_files(tmp_path):
 
     (message_a, answer_a, hashes_a), (message_b, answer_b, hashes_b) = runs
     # The upstream gave random tool-call ids; the client saw the deterministic one both times,
-    # so turn 2 (which carries it) hashes the same.
+    # so turn 2 (which carries it) hashes the same; the upstream got back the ids it issued.
     assert message_a.tool_calls[0].id == message_b.tool_calls[0].id == tool_call_id(hashes_a[0])
-    assert sent_ids == [tool_call_id(hashes_a[0])] * 2
+    assert sent_ids == ISSUED_CALL_IDS and len(set(sent_ids)) == 2
     assert hashes_a == hashes_b and len(set(hashes_a)) == 2
     assert answer_a.choices[0].message.content == answer_b.choices[0].message.content == "It is sunny."
     files_a, files_b = read_tree(roots[0]), read_tree(roots[1])

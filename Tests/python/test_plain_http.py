@@ -272,7 +272,8 @@ def test_tool_use_streamed(tree, model_server):
     assert block["id"]
     assert any(e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta" for e in events)
     stored = assert_stored_stream(r)
-    # The tool_use id is kept as the upstream sent it (plain HTTP is stored as it came).
+    # The tool_use id is stored as the client saw it: made deterministic (so a tool loop re-records
+    # to the same files), in the recording and in what the client received.
     assert [e for e in stored if e["type"] == "content_block_start"][0]["content_block"]["id"] == block["id"]
     assert r.recording["request"]["payload"]["tools"] == [WEATHER_TOOL]
     assert r.recording["request"]["payload"]["tool_choice"] == {"type": "any"}

@@ -82,11 +82,14 @@ package struct ExchangeError: Error, Sendable, CustomStringConvertible {
     /// A short machine-readable type (`invalid_request_error`, `recording_not_found`, ...).
     package var type: String
     package var message: String
+    /// Extra members of the provider's error object (a miss's `nearest`).
+    package var details: JSONObject
 
-    package init(status: Int, type: String, message: String) {
+    package init(status: Int, type: String, message: String, details: JSONObject = JSONObject()) {
         self.status = status
         self.type = type
         self.message = message
+        self.details = details
     }
 
     package var description: String { "\(status) \(type): \(message)" }
@@ -100,5 +103,7 @@ package struct ExchangeError: Error, Sendable, CustomStringConvertible {
         default: status = 500
         }
         self.init(status: status, type: error.code.description, message: error.message)
+        // A miss says which recording was probably meant, and what differs (null: none of that endpoint).
+        if error.code == .recordingNotFound { details["nearest"] = error.diagnosis?.json ?? .null }
     }
 }

@@ -337,8 +337,10 @@ package struct GeminiAdapter: ProviderAdapter {
     package func errorBody(_ error: ExchangeError) -> [UInt8] {
         let status = error.type == error.type.uppercased() ? error.type : Self.statusName(error.status)
         let message = error.type == status ? error.message : "\(error.type): \(error.message)"
-        return JSONValue.object([
-            "error": ["code": .integer(error.status), "message": .string(message), "status": .string(status)]
-        ]).compactBytes()
+        var object: JSONObject = [
+            "code": .integer(error.status), "message": .string(message), "status": .string(status),
+        ]
+        for (key, value) in error.details.members { object[key] = value }
+        return JSONValue.object(["error": .object(object)]).compactBytes()
     }
 }

@@ -191,9 +191,9 @@ package struct MCPAdapter: ProviderAdapter {
     }
 
     package func errorBody(_ error: ExchangeError) -> [UInt8] {
-        JSONValue.object([
-            "jsonrpc": "2.0", "id": nil,
-            "error": ["code": -32603, "message": .string("\(error.type): \(error.message)")],
-        ]).compactBytes()
+        var object: JSONObject = ["code": -32603, "message": .string("\(error.type): \(error.message)")]
+        // JSON-RPC carries extra facts in the error's `data`.
+        if !error.details.isEmpty { object["data"] = .object(error.details) }
+        return JSONValue.object(["jsonrpc": "2.0", "id": nil, "error": .object(object)]).compactBytes()
     }
 }

@@ -200,6 +200,9 @@ package struct OllamaAdapter: ProviderAdapter {
     }
 
     package func errorBody(_ error: ExchangeError) -> [UInt8] {
-        JSONValue.object(["error": .string("\(error.type): \(error.message)")]).compactBytes()
+        // Ollama's error is a string: extra facts go beside it.
+        var object: JSONObject = ["error": .string("\(error.type): \(error.message)")]
+        for (key, value) in error.details.members { object[key] = value }
+        return JSONValue.object(object).compactBytes()
     }
 }

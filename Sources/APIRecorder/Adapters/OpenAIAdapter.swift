@@ -54,6 +54,20 @@ package struct OpenAIAdapter: ProviderAdapter {
             return .object(ResponseNormalization.normalize(object, requestHash: requestHash))
         }
 
+        /// A whole response object with the ids a client sends back made deterministic: tool-call
+        /// ids of chat completions, item and call ids of the Responses API.
+        func deterministic(_ object: JSONObject, requestHash: String, issued: IssuedIDs?) -> JSONObject {
+            switch self {
+            case .chatCompletions:
+                return DeterministicToolCallIDs.apply(to: object, requestHash: requestHash, issued: issued)
+            case .responses:
+                var ids = DeterministicIDs(.responses, requestHash: requestHash, issued: issued)
+                return ids.rewrite(.object(object)).objectValue ?? object
+            default:
+                return object
+            }
+        }
+
         /// Whether the SSE stream ends with `data: [DONE]`.
         var streamEndsWithDone: Bool { self == .chatCompletions || self == .completions || self == .other }
     }
@@ -160,22 +174,28 @@ package struct OpenAIAdapter: ProviderAdapter {
         let kind = exchange.details.kind
         let requestHash = exchange.hash
         let provider = self.provider
+        let issued = exchange.issuedIDs
         if status >= 400 {
             return .whole { body in Self.errorOutcome(body, status: status, provider: provider) }
         }
         if ResponseHeaderPolicy.isEventStream(contentType) {
-            return .stream(StreamTranscoder(kind: kind, requestHash: requestHash))
+            return .stream(StreamTranscoder(kind: kind, requestHash: requestHash, issued: issued))
         }
-        return .whole { body in Self.bodyOutcome(body, kind: kind, requestHash: requestHash) }
+        return .whole { body in Self.bodyOutcome(body, kind: kind, requestHash: requestHash, issued: issued) }
     }
 
     /// A whole JSON body, recorded typed with deterministic tool-call ids; a body that is not a
     /// JSON object is recorded as text (and replayed as it came).
-    static func bodyOutcome(_ bytes: [UInt8], kind: Endpoint, requestHash: String) -> RecordedOutcome {
+    static func bodyOutcome(
+        _ bytes: [UInt8],
+        kind: Endpoint,
+        requestHash: String,
+        issued: IssuedIDs?
+    ) -> RecordedOutcome {
         guard case .object(var object) = (try? JSONValue(parsing: bytes)) ?? .null else {
             return .body(.string(String(decoding: bytes, as: UTF8.self)))
         }
-        if kind == .chatCompletions { object = DeterministicToolCallIDs.apply(to: object, requestHash: requestHash) }
+        object = kind.deterministic(object, requestHash: requestHash, issued: issued)
         switch kind {
         case .models:
             return .body(
@@ -204,6 +224,16 @@ package struct OpenAIAdapter: ProviderAdapter {
         var parser = SSEParser()
         var chunks: [JSONValue] = []
         var offsets = ChunkOffsets()
+        /// The Responses API's item and call ids, made deterministic across the stream's events.
+        var ids: DeterministicIDs?
+        let issued: IssuedIDs?
+
+        init(kind: Endpoint, requestHash: String, issued: IssuedIDs?) {
+            self.kind = kind
+            self.requestHash = requestHash
+            self.issued = issued
+            if kind == .responses { ids = DeterministicIDs(.responses, requestHash: requestHash, issued: issued) }
+        }
 
         var contentType: String { "text/event-stream" }
 
@@ -220,7 +250,10 @@ package struct OpenAIAdapter: ProviderAdapter {
             }
             guard case .object(var object) = (try? JSONValue(parsing: event.data)) ?? .null else { return [] }
             if kind == .chatCompletions {
-                object = DeterministicToolCallIDs.apply(to: object, requestHash: requestHash)
+                object = DeterministicToolCallIDs.apply(to: object, requestHash: requestHash, issued: issued)
+            } else if var ids, case .object(let rewritten) = ids.rewrite(.object(object)) {
+                object = rewritten
+                self.ids = ids
             }
             offsets.markArrival()
             let chunk = kind.stored(object, typeName: kind.chunkType, requestHash: requestHash)
@@ -327,51 +360,10 @@ package struct OpenAIAdapter: ProviderAdapter {
     }
 
     package func errorBody(_ error: ExchangeError) -> [UInt8] {
-        let body: JSONValue = [
-            "error": [
-                "message": .string(error.message), "type": .string(error.type), "param": nil,
-                "code": .string(error.type),
-            ]
+        var object: JSONObject = [
+            "message": .string(error.message), "type": .string(error.type), "param": nil, "code": .string(error.type),
         ]
-        return body.compactBytes()
-    }
-}
-
-/// Deterministic chat-completion tool-call ids: `call_` + the first 24 hex of
-/// SHA-256("<request hash>:<choice index>:<tool-call index>").
-package enum DeterministicToolCallIDs {
-    package static func id(requestHash: String, choice: Int, toolCall: Int) -> String {
-        "call_" + RequestIdentity.sha256Hex(Array("\(requestHash):\(choice):\(toolCall)".utf8)).prefix(24)
-    }
-
-    /// Rewrites the ids of a chat completion or chunk (non-null ids only: stream deltas carry the
-    /// id on a tool call's first delta).
-    static func apply(to object: JSONObject, requestHash: String) -> JSONObject {
-        guard case .array(var choices)? = object["choices"] else { return object }
-        var changed = false
-        for (position, choice) in choices.enumerated() {
-            guard case .object(var choiceObject) = choice else { continue }
-            let choiceIndex = choiceObject["index"]?.intValue ?? position
-            for key in ["delta", "message"] {
-                guard case .object(var message)? = choiceObject[key], case .array(var calls)? = message["tool_calls"]
-                else {
-                    continue
-                }
-                for (callPosition, call) in calls.enumerated() {
-                    guard case .object(var callObject) = call, case .string? = callObject["id"] else { continue }
-                    let callIndex = callObject["index"]?.intValue ?? callPosition
-                    callObject["id"] = .string(id(requestHash: requestHash, choice: choiceIndex, toolCall: callIndex))
-                    calls[callPosition] = .object(callObject)
-                    changed = true
-                }
-                message["tool_calls"] = .array(calls)
-                choiceObject[key] = .object(message)
-            }
-            choices[position] = .object(choiceObject)
-        }
-        guard changed else { return object }
-        var result = object
-        result["choices"] = .array(choices)
-        return result
+        for (key, value) in error.details.members { object[key] = value }
+        return JSONValue.object(["error": .object(object)]).compactBytes()
     }
 }

@@ -10,6 +10,8 @@ package struct PlainHTTPAdapter: ProviderAdapter {
         /// The recorded URL: the recorded base, the path and the query without credentials.
         var url: String
         var method: String
+        /// An Anthropic Messages call, whose `tool_use` ids are made deterministic.
+        var isMessages: Bool
     }
 
     package var redaction: SecretRedaction
@@ -40,7 +42,11 @@ package struct PlainHTTPAdapter: ProviderAdapter {
             recordedBody: payload,
             upstreamBody: upstreamBody,
             upstreamQuery: upstreamQuery,
-            details: Details(url: url, method: method)
+            details: Details(
+                url: url,
+                method: method,
+                isMessages: method == "POST" && request.path.hasSuffix("/messages")
+            )
         )
     }
 
@@ -63,13 +69,20 @@ package struct PlainHTTPAdapter: ProviderAdapter {
         status: Int,
         contentType: String?
     ) -> LiveResponse {
-        if ResponseHeaderPolicy.isEventStream(contentType), status < 400 { return .stream(LineTranscoder()) }
-        return .whole(Self.bodyOutcome)
+        let ids =
+            exchange.details.isMessages && status < 400
+            ? DeterministicIDs(.anthropic, requestHash: exchange.hash, issued: exchange.issuedIDs) : nil
+        if ResponseHeaderPolicy.isEventStream(contentType), status < 400 { return .stream(LineTranscoder(ids: ids)) }
+        return .whole { bytes in Self.bodyOutcome(bytes, ids: ids) }
     }
 
     /// A whole body, recorded as JSON (or as text when it is not JSON) with its status.
-    static func bodyOutcome(_ bytes: [UInt8]) -> RecordedOutcome {
-        .body((try? JSONValue(parsing: bytes)) ?? .string(String(decoding: bytes, as: UTF8.self)))
+    static func bodyOutcome(_ bytes: [UInt8], ids: DeterministicIDs?) -> RecordedOutcome {
+        guard let value = try? JSONValue(parsing: bytes) else {
+            return .body(.string(String(decoding: bytes, as: UTF8.self)))
+        }
+        guard var ids else { return .body(value) }
+        return .body(ids.rewrite(value))
     }
 
     /// An SSE stream, recorded as its lines. Each line goes to the client as soon as it is
@@ -79,6 +92,8 @@ package struct PlainHTTPAdapter: ProviderAdapter {
         var lines: [JSONValue] = []
         /// When each event (ended by a blank line) was complete.
         var offsets = ChunkOffsets()
+        /// Rewrites the ids in `data:` lines (Anthropic's `tool_use` ids), if any.
+        var ids: DeterministicIDs?
 
         var contentType: String { "text/event-stream" }
 
@@ -88,8 +103,9 @@ package struct PlainHTTPAdapter: ProviderAdapter {
                 if byte == 0x0A {
                     if pending.last == 0x0D { pending.removeLast() }
                     if pending.isEmpty { offsets.markArrival() }
-                    lines.append(.string(String(decoding: pending, as: UTF8.self)))
-                    out += PlainHTTPAdapter.frame(pending)
+                    let line = rewritten(String(decoding: pending, as: UTF8.self))
+                    lines.append(.string(line))
+                    out += Array(line.utf8) + [0x0A]
                     pending.removeAll(keepingCapacity: true)
                 } else {
                     pending.append(byte)
@@ -101,10 +117,21 @@ package struct PlainHTTPAdapter: ProviderAdapter {
         mutating func finish() -> (tail: [UInt8], outcome: RecordedOutcome) {
             var tail: [UInt8] = []
             if !pending.isEmpty {
-                lines.append(.string(String(decoding: pending, as: UTF8.self)))
-                tail = PlainHTTPAdapter.frame(pending)
+                let line = rewritten(String(decoding: pending, as: UTF8.self))
+                lines.append(.string(line))
+                tail = Array(line.utf8) + [0x0A]
             }
             return (tail, .stream(lines))
+        }
+
+        /// A `data:` line with its ids made deterministic; any other line as it is.
+        private mutating func rewritten(_ line: String) -> String {
+            guard var ids, line.hasPrefix("data:") else { return line }
+            let json = line.dropFirst(5)
+            let space = json.hasPrefix(" ") ? " " : ""
+            let result = "data:" + space + ids.rewrite(text: String(json.dropFirst(space.count)))
+            self.ids = ids
+            return result
         }
 
         mutating func fail(_ reason: String) -> RecordedOutcome {
@@ -112,12 +139,6 @@ package struct PlainHTTPAdapter: ProviderAdapter {
         }
 
         var extraResponseKeys: JSONObject { offsets.responseKeys }
-    }
-
-    /// A recorded line as the client receives it: its text (as stored, so invalid UTF-8 becomes
-    /// U+FFFD in both) and LF.
-    static func frame(_ line: [UInt8]) -> [UInt8] {
-        Array(String(decoding: line, as: UTF8.self).utf8) + [0x0A]
     }
 
     package func replayPlan(
@@ -148,8 +169,8 @@ package struct PlainHTTPAdapter: ProviderAdapter {
     }
 
     package func errorBody(_ error: ExchangeError) -> [UInt8] {
-        JSONValue.object([
-            "type": "error", "error": ["type": .string(error.type), "message": .string(error.message)],
-        ]).compactBytes()
+        var object: JSONObject = ["type": .string(error.type), "message": .string(error.message)]
+        for (key, value) in error.details.members { object[key] = value }
+        return JSONValue.object(["type": "error", "error": .object(object)]).compactBytes()
     }
 }

@@ -50,6 +50,9 @@ package struct PreparedExchange<Details: Sendable>: Sendable {
     package var upstreamQuery: String?
     /// What the adapter derived from the request for the rest of the exchange.
     package var details: Details
+    /// The session's record of deterministic ids and the ids the upstream issued for them, which
+    /// adapters add to when they make issued ids deterministic (set by the pipeline).
+    package var issuedIDs: IssuedIDs?
 
     package init(
         request: ExchangeRequest,
@@ -71,7 +74,7 @@ package struct PreparedExchange<Details: Sendable>: Sendable {
 
     /// The same exchange with other details (for an adapter that hands some requests to another).
     package func with<Other: Sendable>(details other: Other) -> PreparedExchange<Other> {
-        PreparedExchange<Other>(
+        var exchange = PreparedExchange<Other>(
             request: request,
             recorderRequest: recorderRequest,
             recordedBody: recordedBody,
@@ -79,6 +82,8 @@ package struct PreparedExchange<Details: Sendable>: Sendable {
             upstreamQuery: upstreamQuery,
             details: other
         )
+        exchange.issuedIDs = issuedIDs
+        return exchange
     }
 }
 

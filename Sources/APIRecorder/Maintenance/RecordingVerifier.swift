@@ -7,7 +7,7 @@ public enum RecordingVerifier {
     public enum Problem: Sendable, Equatable, CustomStringConvertible {
         /// The file cannot be read or parsed, or has the wrong shape.
         case unreadable(String)
-        /// The content implies another name.
+        /// The content implies another name: the file is stale, no request can find it.
         case misnamed(expected: String)
         /// The bytes differ from the writer's output for the same content.
         case notCanonical
@@ -15,7 +15,9 @@ public enum RecordingVerifier {
         public var description: String {
             switch self {
             case .unreadable(let reason): return "unreadable: \(reason)"
-            case .misnamed(let expected): return "misnamed: content hashes to \(expected)"
+            case .misnamed(let expected):
+                return "stale: its content hashes to \(expected), so it can never replay under this name "
+                    + "(misnamed; api-recorder explain tells why, verify --fix renames it)"
             case .notCanonical: return "not canonical: bytes differ from the reference writer's output"
             }
         }
@@ -111,6 +113,19 @@ public enum RecordingVerifier {
     /// Removes an abandoned temporary file.
     public static func removeTemporaryFile(_ path: String) throws(StoreError) {
         try FileSystem.remove(path)
+    }
+
+    /// `path` relative to `root` (both made absolute), or the absolute path when it lies elsewhere.
+    public static func relativePath(_ path: String, root: String) -> String {
+        let (absolutePath, absoluteRoot) = (FileSystem.absolute(path), FileSystem.absolute(root))
+        return absolutePath.hasPrefix(absoluteRoot + "/")
+            ? String(absolutePath.dropFirst(absoluteRoot.count + 1)) : absolutePath
+    }
+
+    /// The folder of the file at `path`, relative to `root`; `nil` when it lies elsewhere.
+    public static func relativeFolder(of path: String, root: String) -> String? {
+        let relative = relativePath(FileSystem.parent(of: FileSystem.absolute(path)), root: root)
+        return relative.hasPrefix("/") ? nil : relative
     }
 
     static func fileName(of path: String) -> String {

@@ -45,9 +45,10 @@ package struct ExchangePipeline: Sendable {
         adapter: Adapter,
         upstream: Upstream
     ) async -> ExchangeResponse {
-        let exchange: PreparedExchange<Adapter.Details>
+        var exchange: PreparedExchange<Adapter.Details>
         do {
             exchange = try adapter.prepare(request)
+            exchange.issuedIDs = recorder.issuedIDs
         } catch {
             recorder.note(.failed(storeFailure: nil))
             log(.warning, "bad request", request: request, metadata: ["reason": "\(error.message)"])
@@ -58,7 +59,7 @@ package struct ExchangePipeline: Sendable {
             decision = try await recorder.decide(exchange.recorderRequest)
         } catch {
             if error.code == .recordingNotFound {
-                recorder.note(.missed)
+                recorder.note(.missed(MissedRequest(exchange.recorderRequest, diagnosis: error.diagnosis)))
                 log(.warning, "recording not found", exchange: exchange, metadata: ["reason": "\(error.message)"])
             } else {
                 recorder.note(.failed(storeFailure: nil))
@@ -84,7 +85,7 @@ package struct ExchangePipeline: Sendable {
                 log(.error, "corrupt recording", exchange: exchange, metadata: ["reason": "\(refusal.message)"])
                 return errorResponse(ExchangeError(refusal), adapter: adapter, refusal: refusal)
             }
-            recorder.note(.replayed(path: hit.path))
+            recorder.note(.replayed(paths: hit.paths))
             log(.info, "replayed", exchange: exchange, metadata: ["path": "\(hit.path)"])
             return render(plan)
         case .shareFailure(let failure):
@@ -293,7 +294,8 @@ package struct ExchangePipeline: Sendable {
             method: exchange.request.method,
             url: url,
             headers: exchange.request.upstreamHeaders,
-            body: exchange.upstreamBody
+            // The ids the upstream issued, where the client sends back the deterministic ones.
+            body: recorder.issuedIDs.restore(in: exchange.upstreamBody)
         )
         do {
             return try await upstream.transport.send(request, timeout: upstreamTimeout)

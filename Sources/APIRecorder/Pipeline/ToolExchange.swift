@@ -42,7 +42,10 @@ extension ExchangePipeline {
         do {
             decision = try await recorder.decide(request)
         } catch {
-            recorder.note(error.code == .recordingNotFound ? .missed : .failed(storeFailure: nil))
+            recorder.note(
+                error.code == .recordingNotFound
+                    ? .missed(MissedRequest(request, diagnosis: error.diagnosis)) : .failed(storeFailure: nil)
+            )
             logger.warning(
                 "tool call refused",
                 metadata: ["tool": "\(provider).\(name)", "reason": "\(error.message)"]
@@ -64,7 +67,7 @@ extension ExchangePipeline {
                     message: "\(hit.path): corrupt recording: it is not a tool invocation"
                 )
             }
-            recorder.note(.replayed(path: hit.path))
+            recorder.note(.replayed(paths: hit.paths))
             if let exception = hit.recording.exception {
                 throw RecordedToolError(type: exception.type ?? "Error", message: exception.message ?? "")
             }

@@ -72,6 +72,8 @@ public final class Recorder: Sendable {
     public let mode: RecordingMode
     let logger: Logger
     private let flights = FlightTable()
+    /// The deterministic ids this session handed out, and the ids the upstream issued for them.
+    package let issuedIDs = IssuedIDs()
     private let counters = Mutex(SessionReport.Counters())
 
     public init(store: RecordingStore, mode: RecordingMode, logger: Logger? = nil) {
@@ -171,7 +173,8 @@ public final class Recorder: Sendable {
         } catch {
             throw RecorderError(store: error)
         }
-        return RecorderError.notFound(request: request, searched: folders)
+        let diagnosis = NearestRecording.diagnose(request, folders: folders, store: store)
+        return RecorderError.notFound(request: request, searched: folders, diagnosis: diagnosis)
     }
 
     // MARK: Session report
@@ -179,94 +182,22 @@ public final class Recorder: Sendable {
     /// What this recorder has done so far, and which recordings under the store's root it has not used.
     public func report() -> SessionReport {
         let counters = self.counters.withLock { $0 }
-        let all = RecordingVerifier.recordingFiles(in: [store.root])
-        let unused = all.filter { !counters.used.contains($0) && !counters.used.contains(FileSystem.absolute($0)) }
+        let all = RecordingVerifier.recordingFiles(in: [store.root]).map(store.relativePath)
+        let used = counters.used.map(store.relativePath)
+        let usedSet = Set(used)
         return SessionReport(
             mode: mode,
+            root: store.root,
             hits: counters.hits,
             misses: counters.misses,
             recorded: counters.recorded,
             passedThrough: counters.passedThrough,
             errors: counters.errors,
-            storeFailures: counters.storeFailures,
-            unused: unused
+            missedRequests: counters.missedRequests,
+            written: counters.written.map(store.relativePath),
+            used: used.sorted(),
+            unused: all.filter { !usedSet.contains($0) },
+            storeFailures: counters.storeFailures
         )
-    }
-}
-
-/// How one exchange ended: what the session report counts (and, later, what a journal lists).
-package enum ExchangeOutcome: Sendable {
-    /// Answered from the recording at `path`.
-    case replayed(path: String)
-    /// Answered without upstream or recording (protocol chatter in replay mode).
-    case answeredLocally
-    /// Replay mode had no recording.
-    case missed
-    /// Forwarded, and recorded to `path`.
-    case recorded(path: String)
-    /// Forwarded without recording.
-    case passedThrough
-    /// Answered with an error: a bad request, an upstream failure, a corrupt recording, or a
-    /// recording that could not be saved (`storeFailure`, its reason).
-    case failed(storeFailure: String?)
-}
-
-/// Counts for one session of a recorder.
-public struct SessionReport: Sendable, Equatable {
-    public var mode: RecordingMode
-    /// Requests answered from a recording.
-    public var hits: Int
-    /// Replay-mode requests with no recording.
-    public var misses: Int
-    /// New recordings written.
-    public var recorded: Int
-    /// Requests forwarded without recording.
-    public var passedThrough: Int
-    /// Requests answered with an error (bad requests, upstream failures, corrupt recordings,
-    /// recordings that could not be saved).
-    public var errors: Int
-    /// Why recordings could not be saved, one entry per failure.
-    public var storeFailures: [String]
-    /// Recording files under the root that no request used.
-    public var unused: [String]
-
-    struct Counters {
-        var hits = 0
-        var misses = 0
-        var recorded = 0
-        var passedThrough = 0
-        var errors = 0
-        var storeFailures: [String] = []
-        var used: Set<String> = []
-
-        mutating func add(_ outcome: ExchangeOutcome) {
-            switch outcome {
-            case .replayed(let path):
-                hits += 1
-                used.insert(path)
-            case .answeredLocally:
-                break
-            case .missed:
-                misses += 1
-            case .recorded(let path):
-                recorded += 1
-                used.insert(path)
-            case .passedThrough:
-                passedThrough += 1
-            case .failed(let storeFailure):
-                errors += 1
-                if let storeFailure, storeFailures.count < 1000 { storeFailures.append(storeFailure) }
-            }
-        }
-    }
-
-    /// One line for logs.
-    public var summary: String {
-        var line =
-            "mode \(mode.rawValue): \(hits) replayed, \(misses) missed, \(recorded) recorded, "
-            + "\(passedThrough) passed through, \(unused.count) unused recordings"
-        if errors > 0 { line += ", \(errors) errors" }
-        if !storeFailures.isEmpty { line += " (\(storeFailures.count) recordings could not be saved)" }
-        return line
     }
 }

@@ -34,13 +34,17 @@ public struct RecorderError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// The request hash, for misses.
     public let hash: String?
+    /// For a miss: the nearest recording and what differs from it (`nil` when the folders searched
+    /// hold no recording of that endpoint or tool).
+    public let diagnosis: MissDiagnosis?
 
     public var description: String { message }
 
-    init(code: Code, message: String, hash: String? = nil) {
+    init(code: Code, message: String, hash: String? = nil, diagnosis: MissDiagnosis? = nil) {
         self.code = code
         self.message = message
         self.hash = hash
+        self.diagnosis = diagnosis
     }
 
     init(store error: StoreError) {
@@ -54,15 +58,17 @@ public struct RecorderError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The replay-miss error: everything needed to see why, and the command that records it.
-    static func notFound(request: RecorderRequest, searched: [String]) -> RecorderError {
+    static func notFound(request: RecorderRequest, searched: [String], diagnosis: MissDiagnosis?) -> RecorderError {
         let summary = request.summary
+        let nearest = diagnosis?.text ?? "No recording of this endpoint in the folders searched."
         let message = """
             No recording for this request (hash \(request.hash)). \
             Test id: \(request.testID ?? "none (fallback folder)"); request: \(summary.method) \(summary.url); \
             model: \(summary.model ?? "none"). Searched: \(searched.joined(separator: ", ")). \
+            \(nearest) \
             To record it, run the test again with API_RECORDER_MODE=record-if-missing \
             (api-recorder serve --mode record-if-missing) and the upstream's API key set.
             """
-        return RecorderError(code: .recordingNotFound, message: message, hash: request.hash)
+        return RecorderError(code: .recordingNotFound, message: message, hash: request.hash, diagnosis: diagnosis)
     }
 }

@@ -110,6 +110,20 @@ enum FileSystem {
         }
     }
 
+    /// Runs `body` holding an exclusive `flock` on the file at `lockPath` (created if needed), so
+    /// that processes sharing a file take turns.
+    static func withLock<T>(_ lockPath: String, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try makeDirectories(parent(of: lockPath))
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw StoreError.io(lockPath, "cannot open the lock file: \(errnoText())") }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            if errno != EINTR { throw StoreError.io(lockPath, "cannot lock: \(errnoText())") }
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
+    }
+
     static func remove(_ path: String) throws(StoreError) {
         if unlink(path) != 0 { throw StoreError.io(path, "cannot remove: \(errnoText())") }
     }
@@ -196,7 +210,9 @@ enum FileSystem {
     /// Whether any process has the file `(device, inode)` open, from `/proc/<pid>/fd`; `nil` when
     /// `/proc` cannot be read.
     private static func isOpenByAnyProcess(device: UInt64, inode: UInt64) -> Bool? {
-        let processes = list("/proc").filter { $0.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } }
+        let processes = list("/proc").filter {
+            $0.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        }
         guard !processes.isEmpty else { return nil }
         for pid in processes {
             for descriptor in list("/proc/\(pid)/fd") {

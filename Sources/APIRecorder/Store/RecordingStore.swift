@@ -1,11 +1,28 @@
 public import Logging
 import Synchronization
 
+/// The request of a recording file, for explaining misses.
+struct RecordedRequest: Sendable {
+    let path: String
+    let testID: String?
+    let request: JSONObject
+
+    var identity: RequestIdentity { RequestIdentity(recordedRequest: request, fileTestID: testID) }
+}
+
 /// A recording found on disk.
 public struct StoredRecording: Sendable {
     public let recording: Recording
     /// The file it came from (for a model-list union, the first of its files).
     public let path: String
+    /// Every file it came from: the one, or all the files of a model-list union.
+    public let paths: [String]
+
+    init(recording: Recording, path: String, paths: [String]? = nil) {
+        self.recording = recording
+        self.path = path
+        self.paths = paths ?? [path]
+    }
 }
 
 /// The recordings folder tree, in the reference's layout.
@@ -23,8 +40,11 @@ public struct StoredRecording: Sendable {
 public final class RecordingStore: Sendable {
     /// The absolute root that test-id folders are relative to.
     public let root: String
-    /// The absolute fallback folder.
-    public let fallbackDirectory: String
+    /// The absolute fallback folders, in look-up order; recordings without a test folder are
+    /// written to the first.
+    public let fallbackDirectories: [String]
+    /// The fallback folder recordings are written to.
+    public var fallbackDirectory: String { fallbackDirectories[0] }
     private let logger: Logger
     private let state = Mutex(State())
     /// How many parsed recordings the cache keeps before it starts over.
@@ -35,19 +55,41 @@ public final class RecordingStore: Sendable {
         var listings: [String: (stamp: FileSystem.Stamp?, names: [String])] = [:]
         /// The folders searched for each test id seen (a test sends many requests).
         var searched: [String: [String]] = [:]
+        /// The requests of recordings read to explain misses, by path.
+        var requests: [String: (stamp: FileSystem.Stamp, request: RecordedRequest)] = [:]
     }
 
     /// - Parameters:
     ///   - root: the recordings root (relative paths are taken from the current folder).
     ///   - fallbackDirectory: the fallback folder, relative to `root` unless absolute. Default `recordings`.
     ///   - logger: where look-ups and writes are logged (at debug and info).
-    public init(root: String, fallbackDirectory: String = "recordings", logger: Logger? = nil) {
+    public convenience init(root: String, fallbackDirectory: String = "recordings", logger: Logger? = nil) {
+        self.init(root: root, fallbackDirectories: [fallbackDirectory], logger: logger)
+    }
+
+    /// - Parameters:
+    ///   - root: the recordings root (relative paths are taken from the current folder).
+    ///   - fallbackDirectories: the fallback folders, each relative to `root` unless absolute, in
+    ///     look-up order (the reference keeps one per suite); writes go to the first. Empty means
+    ///     `recordings`.
+    ///   - logger: where look-ups and writes are logged (at debug and info).
+    public init(root: String, fallbackDirectories: [String], logger: Logger? = nil) {
         let root = FileSystem.absolute(root)
         self.root = root
-        self.fallbackDirectory =
-            fallbackDirectory.hasPrefix("/")
-            ? FileSystem.absolute(fallbackDirectory) : FileSystem.absolute("\(root)/\(fallbackDirectory)")
+        var folders: [String] = []
+        for folder in fallbackDirectories.isEmpty ? ["recordings"] : fallbackDirectories {
+            let absolute =
+                folder.hasPrefix("/") ? FileSystem.absolute(folder) : FileSystem.absolute("\(root)/\(folder)")
+            if !folders.contains(absolute) { folders.append(absolute) }
+        }
+        self.fallbackDirectories = folders
         self.logger = logger ?? Logger(label: "api-recorder.store", factory: { _ in SwiftLogNoOpLogHandler() })
+    }
+
+    /// `path` relative to the root, when it lies under it.
+    public func relativePath(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileSystem.absolute(path)
+        return absolute.hasPrefix(root + "/") ? String(absolute.dropFirst(root.count + 1)) : absolute
     }
 
     // MARK: Layout
@@ -75,7 +117,7 @@ public final class RecordingStore: Sendable {
         let key = testID ?? ""
         if let known = state.withLock({ $0.searched[key] }) { return known }
         let primary = try directory(forTestID: testID)
-        let folders = primary == fallbackDirectory ? [primary] : [primary, fallbackDirectory]
+        let folders = [primary] + fallbackDirectories.filter { $0 != primary }
         state.withLock { state in
             if state.searched.count >= cacheLimit { state.searched.removeAll(keepingCapacity: true) }
             state.searched[key] = folders
@@ -85,7 +127,8 @@ public final class RecordingStore: Sendable {
 
     // MARK: Reading
 
-    /// Finds the recording named `<hash>.json` for `testID`: the test's folder first, then the fallback.
+    /// Finds the recording named `<hash>.json` for `testID`: the test's folder first, then the
+    /// fallback folders in order.
     /// - Throws: ``StoreError`` for an unsafe test id, or a file that exists but is corrupt.
     public func lookup(hash: String, testID: String?) throws(StoreError) -> StoredRecording? {
         for folder in try searchedDirectories(forTestID: testID) {
@@ -103,21 +146,21 @@ public final class RecordingStore: Sendable {
     /// their union (``ModelList/union(_:)``), or `nil` when there are none.
     public func lookupModelList(hash: String, testID: String?) throws(StoreError) -> StoredRecording? {
         var recordings: [Recording] = []
-        var firstPath: String?
+        var paths: [String] = []
         let prefix = "models-\(hash)-"
         for folder in try searchedDirectories(forTestID: testID) {
             for name in listing(of: folder) where name.hasPrefix(prefix) && name.hasSuffix(".json") {
                 let path = "\(folder)/\(name)"
                 if let recording = try load(path) {
                     recordings.append(recording)
-                    if firstPath == nil { firstPath = path }
+                    paths.append(path)
                 }
             }
         }
-        guard let firstPath else { return nil }
+        guard let firstPath = paths.first else { return nil }
         do {
             guard let union = try ModelList.union(recordings) else { return nil }
-            return StoredRecording(recording: union, path: firstPath)
+            return StoredRecording(recording: union, path: firstPath, paths: paths)
         } catch {
             throw StoreError.corrupt(firstPath, error.reason)
         }
@@ -150,6 +193,38 @@ public final class RecordingStore: Sendable {
             state.parsed[path] = (stamp, recording)
         }
         return recording
+    }
+
+    /// The requests of the recordings in `folders`, read only as far as their request (a miss
+    /// must be explained fast, and responses are most of a file) and cached by file stamp.
+    /// Unreadable files are left out.
+    func recordedRequests(in folders: [String]) -> [RecordedRequest] {
+        var result: [RecordedRequest] = []
+        for folder in folders {
+            for name in listing(of: folder) where name.hasSuffix(".json") && !name.hasPrefix(".") {
+                let path = "\(folder)/\(name)"
+                guard let stamp = FileSystem.stamp(path) else { continue }
+                if let cached = state.withLock({ $0.requests[path] }), cached.stamp == stamp {
+                    result.append(cached.request)
+                    continue
+                }
+                guard let bytes = try? FileSystem.read(path),
+                    let members = try? JSONValue.parseObjectPrefix(
+                        bytes,
+                        keys: ["test_id", "request"],
+                        maximumDepth: Recording.maximumDepth
+                    ),
+                    case .object(let request)? = members["request"]
+                else { continue }
+                let recorded = RecordedRequest(path: path, testID: members["test_id"]?.stringValue, request: request)
+                state.withLock { state in
+                    if state.requests.count >= cacheLimit { state.requests.removeAll(keepingCapacity: true) }
+                    state.requests[path] = (stamp, recorded)
+                }
+                result.append(recorded)
+            }
+        }
+        return result
     }
 
     private func listing(of folder: String) -> [String] {
