@@ -118,9 +118,7 @@ struct StreamReplayBench: AsyncParsableCommand {
     var runs = 200
 
     func run() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "api-recorder-bench-\(UUID().uuidString)"
-        ).path
+        let root = temporaryRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let body = chatRequestBody("stream bench", stream: true)
         let requestJSON = try JSONValue(parsing: body)
@@ -190,9 +188,7 @@ struct RecordOverheadBench: AsyncParsableCommand {
     func run() async throws {
         // A streaming upstream: the first chunk at once, then nine more.
         let upstream = streamingUpstream(chunks: 10, gap: nil)
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "api-recorder-bench-\(UUID().uuidString)"
-        ).path
+        let root = temporaryRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let runs = self.runs
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -283,8 +279,7 @@ struct ConcurrentStreamsBench: AsyncParsableCommand {
             let upstreamPort = await UpstreamPort.shared.wait()
             let timings = Mutex<(alone: [Double], together: [Double])>(([], []))
             for round in 0..<rounds {
-                let root = FileManager.default.temporaryDirectory
-                    .appendingPathComponent("api-recorder-bench-\(UUID().uuidString)").path
+                let root = temporaryRoot()
                 defer { try? FileManager.default.removeItem(atPath: root) }
                 var configuration = ProxyConfiguration()
                 configuration.port = 0
@@ -402,9 +397,7 @@ struct MissDiagnosisBench: AsyncParsableCommand {
     var runs = 50
 
     func run() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "api-recorder-bench-\(UUID().uuidString)"
-        ).path
+        let root = temporaryRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let testID = "tests/bench/test_agent.py::test_conversation"
         let url = "http://bench.invalid/v1/chat/completions"
@@ -503,4 +496,9 @@ struct MissDiagnosisBench: AsyncParsableCommand {
             )
         }
     }
+}
+
+/// A fresh folder for a benchmark's recordings (the caller removes it).
+private func temporaryRoot() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("api-recorder-bench-\(UUID().uuidString)").path
 }

@@ -52,14 +52,7 @@ struct ExplainCommand: ParsableCommand {
     func run() throws {
         _ = global.makeLogger(label: "api-recorder.explain")
         if let request { return try explainRequest(request) }
-        let path = try RecordingTarget.resolve(target ?? "", root: root)
-        let recording: Recording
-        do {
-            recording = try Recording(contentsOfFile: path)
-        } catch {
-            printError(error.description)
-            throw ExitCode(1)
-        }
+        let (path, recording) = try RecordingTarget.load(target ?? "", root: root)
         let name = path.split(separator: "/").last.map(String.init) ?? path
         let expected = (try? recording.fileName()) ?? "\(recording.hash).json"
         var lines: [(String, String)] = [("file", path), ("kind", recording.kind.rawValue)]

@@ -28,6 +28,18 @@ enum RecordingTarget {
         }
         throw ExitCode(1)
     }
+
+    /// The file `target` names, and its recording.
+    /// - Throws: `ExitCode(1)`, after saying why, when there is none or it cannot be read.
+    static func load(_ target: String, root: String) throws -> (path: String, recording: Recording) {
+        let path = try resolve(target, root: root)
+        do {
+            return (path, try Recording(contentsOfFile: path))
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
 }
 
 /// Lines of `label value`, the labels padded to one width.

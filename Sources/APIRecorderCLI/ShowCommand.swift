@@ -23,14 +23,7 @@ struct ShowCommand: ParsableCommand {
 
     func run() throws {
         _ = global.makeLogger(label: "api-recorder.show")
-        let path = try RecordingTarget.resolve(target, root: root)
-        let recording: Recording
-        do {
-            recording = try Recording(contentsOfFile: path)
-        } catch {
-            printError(error.description)
-            throw ExitCode(1)
-        }
+        let (path, recording) = try RecordingTarget.load(target, root: root)
         print(Self.summary(of: recording, path: path), terminator: "")
     }
 

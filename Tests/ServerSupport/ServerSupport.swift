@@ -233,7 +233,11 @@ public final class FakeUpstream: Sendable {
                 try await writer.write(chunk(["role": "assistant", "content": "one "]))
                 if prompt == "with keep-alive" { try await writer.write(ByteBuffer(string: "data: keep-alive\n\n")) }
                 try await writer.write(chunk(["content": "two "]))
-                if prompt == "fail midway" { throw CancellationError() }
+                if prompt == "fail midway" {
+                    // Let the two events leave before the connection is cut.
+                    try await Task.sleep(for: .milliseconds(200))
+                    throw CancellationError()
+                }
                 await gate.wait()
                 try await writer.write(chunk(["content": .string("three (\(prompt))")], finish: "stop"))
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))

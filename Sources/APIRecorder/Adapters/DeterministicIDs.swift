@@ -201,17 +201,43 @@ package final class IssuedIDs: Sendable {
     }
 
     /// `body` with every quoted deterministic id this session handed out replaced by the id the
-    /// upstream issued; `body` itself when it holds none.
+    /// upstream issued; `body` itself when it holds none. One pass over the body's JSON strings.
     package func restore(in body: [UInt8]) -> [UInt8] {
         let known = table.withLock { $0 }
         guard !known.isEmpty, !body.isEmpty else { return body }
-        var text = String(decoding: body, as: UTF8.self)
-        var changed = false
-        for (deterministic, issued) in known where text.contains("\"\(deterministic)\"") {
-            text = text.replacingOccurrences(of: "\"\(deterministic)\"", with: "\"\(issued)\"")
-            changed = true
+        var result: [UInt8] = []
+        var copiedUpTo = 0
+        var index = 0
+        while index < body.count {
+            guard body[index] == UInt8(ascii: "\"") else {
+                index += 1
+                continue
+            }
+            // A JSON string from here: find its end, stepping over escapes.
+            var end = index + 1
+            var escaped = false
+            while end < body.count {
+                if escaped {
+                    escaped = false
+                } else if body[end] == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if body[end] == UInt8(ascii: "\"") {
+                    break
+                }
+                end += 1
+            }
+            guard end < body.count else { break }
+            let length = end - index - 1
+            if length > 0, length <= 64, let issued = known[String(decoding: body[(index + 1)..<end], as: UTF8.self)] {
+                result += body[copiedUpTo...index]
+                result += Array(issued.utf8)
+                copiedUpTo = end
+            }
+            index = end + 1
         }
-        return changed ? Array(text.utf8) : body
+        guard copiedUpTo > 0 else { return body }
+        result += body[copiedUpTo...]
+        return result
     }
 }
 
