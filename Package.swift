@@ -90,6 +90,7 @@ let package = Package(
                 "APIRecorderProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The benchmarks behind scripts/bench-*.sh; an executable of the package, not a product,

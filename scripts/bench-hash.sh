@@ -11,8 +11,7 @@ dir="${1:-../shared/corpus-sample}"
 passes="${2:-50}"
 [ -d "$dir" ] || { echo "bench-hash: no folder $dir (pass a folder of recordings)" >&2; exit 2; }
 
-swift build -c release >/dev/null
-bench="$(swift build -c release --show-bin-path)/APIRecorderBench"
+bench="$(scripts/build-release.sh 2>/dev/null | tail -n 1)/APIRecorderBench"
 python="${PYTHON:-python3}"
 
 swift_times=()

@@ -31,9 +31,9 @@ venv=".build/venv-bench"
 [ -x "$venv/bin/mitmdump" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q mitmproxy; }
 
 echo "building (release)..." >&2
-swift build -c release >/dev/null
-binary="$(swift build -c release --show-bin-path)/api-recorder"
-bench="$(swift build -c release --show-bin-path)/APIRecorderBench"
+release=$(scripts/build-release.sh 2>/dev/null | tail -n 1)
+binary="$release/api-recorder"
+bench="$release/APIRecorderBench"
 
 # Starts a command in the background and waits for its "listening on http://...:PORT" line.
 start() {

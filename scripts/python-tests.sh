@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Python SDK suite (Tests/python): the official openai, anthropic and tavily-python clients against the built proxy
-# (.build/debug/api-recorder, or $API_RECORDER_BIN) over real sockets.
+# The Python SDK suite (Tests/python): the official SDKs (openai, anthropic, ollama, google-genai,
+# tavily-python, mcp) and the pytest plugin against the release build (scripts/build-release.sh:
+# .build/release/api-recorder, or $API_RECORDER_BIN) over real sockets.
 #
 #   scripts/python-tests.sh [pytest arguments...]     e.g. -x -q, -k replay, Tests/python/test_x.py
 #
@@ -10,14 +11,16 @@
 # Sets up the venv (scripts/python-env.sh) and, unless API_RECORDER_SKIP_MODEL_SERVER is set,
 # the real model server's cache (scripts/model-server.sh setup; tests that need it skip with a
 # message if it cannot be set up). Exits with pytest's status; "no tests collected" (5) is a
-# failure. Does not build the Swift package.
+# failure. Does not build the Swift package. With API_RECORDER_WHEEL=dist/....whl, the wheel test
+# (test_wheel.py) installs it in a fresh venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=$(scripts/python-env.sh | tail -n 1)
 
-if [[ ! -x ${API_RECORDER_BIN:-.build/debug/api-recorder} ]]; then
-    echo "python-tests: ${API_RECORDER_BIN:-.build/debug/api-recorder} is missing; run swift build first" >&2
+export API_RECORDER_BIN=${API_RECORDER_BIN:-$PWD/.build/release/api-recorder}
+if [[ ! -x $API_RECORDER_BIN ]]; then
+    echo "python-tests: $API_RECORDER_BIN is missing; run scripts/build-release.sh first" >&2
     exit 1
 fi
 

@@ -4,16 +4,20 @@ public import Logging
 /// `api-recorder`: record and replay LLM and tool API calls for deterministic tests.
 @main
 struct APIRecorderCommand: AsyncParsableCommand {
+    /// The release version: what `--version` prints and the wheel is named with.
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "api-recorder",
         abstract: "Record and replay LLM and tool API calls, in the llama-stack/OGX recording format.",
         discussion: """
             Exit codes: 0 success; 1 a recording is wrong or could not be read (verify, hash, show); \
-            64 the command line is wrong.
+            64 the command line is wrong; run exits with its command's status.
             """,
+        version: version,
         subcommands: [
-            ServeCommand.self, HashCommand.self, VerifyCommand.self, ShowCommand.self, ExplainCommand.self,
-            PruneCommand.self,
+            ServeCommand.self, RunCommand.self, HashCommand.self, VerifyCommand.self, ShowCommand.self,
+            ExplainCommand.self, PruneCommand.self,
         ]
     )
 }

@@ -1,10 +1,20 @@
-import APIRecorder
+public import APIRecorder
 import APIRecorderUpstream
 public import Hummingbird
 public import Logging
 import NIOCore
-import ServiceLifecycle
-import UnixSignals
+public import ServiceLifecycle
+public import UnixSignals
+
+/// The recorder a proxy of `configuration` answers with: its store, mode and session counts.
+public func makeRecorder(_ configuration: ProxyConfiguration, logger: Logger) -> Recorder {
+    let store = RecordingStore(
+        root: configuration.root,
+        fallbackDirectories: configuration.fallbackDirectories,
+        logger: logger
+    )
+    return Recorder(store: store, mode: configuration.mode, logger: logger)
+}
 
 /// Builds the proxy application exactly as `api-recorder serve` runs it, so tests run what ships.
 ///
@@ -21,12 +31,22 @@ public func buildApplication(
     logger: Logger,
     onListening: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    let store = RecordingStore(
-        root: configuration.root,
-        fallbackDirectories: configuration.fallbackDirectories,
-        logger: logger
+    buildApplication(
+        configuration,
+        recorder: makeRecorder(configuration, logger: logger),
+        logger: logger,
+        onListening: onListening
     )
-    let recorder = Recorder(store: store, mode: configuration.mode, logger: logger)
+}
+
+/// Builds the proxy application around `recorder`, whose session report the caller can read
+/// once the application has stopped (`api-recorder run` prints it).
+public func buildApplication(
+    _ configuration: ProxyConfiguration,
+    recorder: Recorder,
+    logger: Logger,
+    onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
     let pipeline = ExchangePipeline(
         recorder: recorder,
         pace: configuration.pace,
@@ -59,17 +79,32 @@ public func buildApplication(
     )
     app.addServices(
         UpstreamService(transport: transport),
-        SessionReportService(recorder: recorder, file: configuration.reportFile, logger: logger)
+        SessionReportService(
+            recorder: recorder,
+            file: configuration.reportFile,
+            merges: configuration.mergesReport,
+            logger: logger
+        )
     )
     return app
 }
 
-/// Runs `app` until SIGINT or SIGTERM, then shuts it down gracefully: in-flight exchanges get
-/// `grace` to finish, after which they are cancelled (nothing partial is written).
-public func runUntilSignalled(_ app: some ApplicationProtocol, grace: Duration, logger: Logger) async throws {
+/// Runs `app` until one of `signals`, or until a service of `alongside` returns, then shuts it
+/// down gracefully: in-flight exchanges get `grace` to finish, after which they are cancelled
+/// (nothing partial is written).
+/// - Parameter alongside: services that end the proxy when they end: ``EndOfInputService``, or
+///   the command `api-recorder run` runs.
+public func runUntilSignalled(
+    _ app: some ApplicationProtocol,
+    grace: Duration,
+    signals: [UnixSignal] = [.sigterm, .sigint],
+    alongside: [any Service] = [],
+    logger: Logger
+) async throws {
     var configuration = ServiceGroupConfiguration(
-        services: [.init(service: app)],
-        gracefulShutdownSignals: [.sigterm, .sigint],
+        services: [.init(service: app)]
+            + alongside.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+        gracefulShutdownSignals: signals,
         logger: logger
     )
     configuration.maximumGracefulShutdownDuration = grace
@@ -87,10 +122,11 @@ struct UpstreamService: Service {
 }
 
 /// Logs what the session did when the server stops (replayed, missed, recorded, unused), and
-/// writes the whole report to `--report-file`.
+/// writes the whole report to `--report-file` (or adds it to the one there, with `--merge-report`).
 struct SessionReportService: Service {
     let recorder: Recorder
     let file: String?
+    let merges: Bool
     let logger: Logger
 
     func run() async throws {
@@ -99,7 +135,7 @@ struct SessionReportService: Service {
         logger.notice("\(report.summary)")
         guard let file else { return }
         do {
-            try report.write(to: file)
+            if merges { try report.merge(into: file) } else { try report.write(to: file) }
             logger.info("session report written", metadata: ["path": "\(file)"])
         } catch {
             logger.error("could not write the session report", metadata: ["path": "\(file)", "reason": "\(error)"])

@@ -15,6 +15,9 @@ public struct ProxyRoute: Sendable, Equatable {
     public var keyEnvironmentVariable: String?
     /// Which API rules apply to the route's requests.
     public var adapter: AdapterKind
+    /// The provider preset the route came from (`--provider`), whose SDK variables a client
+    /// environment sets; `nil` for a route of `--upstream` alone.
+    public var preset: ProviderPreset?
 
     public init(
         name: String,
@@ -55,6 +58,9 @@ public struct ProxyConfiguration: Sendable {
     }
     /// Where the session report is written, as JSON, when the server stops (`nil`: nowhere).
     public var reportFile: String?
+    /// Adds the session report to the one already at ``reportFile`` (under a lock) instead of
+    /// replacing it: parallel test workers, each with its own proxy, share one file.
+    public var mergesReport = false
     public var routes: [ProxyRoute] = []
     public var pace: ReplayPace = .none
     /// Request bodies above this size get a 413.

@@ -132,7 +132,13 @@ struct ProxyResponder: HTTPResponder {
 
     // MARK: Control
 
-    /// `POST /__recorder/test` sets the current test id; `GET /__recorder/report` reports the session.
+    /// The control endpoints, under `/__recorder/`:
+    /// - `POST /__recorder/test` sets (or with `null` clears) the current test id, and starts its
+    ///   counts afresh;
+    /// - `GET /__recorder/report` reports the session, `?test_id=ID` one test (what the pytest
+    ///   plugin reads after each test);
+    /// - `GET /__recorder/environment` gives the variables that point unmodified clients at this
+    ///   proxy (``ClientEnvironment``), as reached through the request's `Host`.
     private func control(_ request: Request, path: String) async throws -> Response {
         switch (request.method, path) {
         case (.post, "/__recorder/test"):
@@ -154,19 +160,28 @@ struct ProxyResponder: HTTPResponder {
                 } catch {
                     return errorResponse(ExchangeError(status: 400, type: "invalid_test_id", message: error.message))
                 }
+                recorder.beginTest(testID)
             }
             testIdentity.setCurrent(testID)
-            logger.info("current test id", metadata: ["test_id": "\(testID ?? "none")"])
+            logger.debug("current test id", metadata: ["test_id": "\(testID ?? "none")"])
             return jsonResponse(["test_id": testID.map(JSONValue.string) ?? .null])
         case (.get, "/__recorder/report"):
+            let parameters = request.uri.queryParameters
+            if let testID = parameters["test_id"] {
+                return jsonResponse(recorder.report(forTestID: testID.isEmpty ? nil : String(testID)).json)
+            }
             return jsonResponse(recorder.report().json)
+        case (.get, "/__recorder/environment"):
+            let host = request.head.authority ?? "\(configuration.host):\(configuration.port)"
+            return jsonResponse(ClientEnvironment(proxyURL: "http://\(host)", configuration: configuration).json)
         default:
             return errorResponse(
                 ExchangeError(
                     status: 404,
                     type: "not_found",
                     message:
-                        "Unknown control endpoint \(request.method) \(path); use POST /__recorder/test or GET /__recorder/report."
+                        "Unknown control endpoint \(request.method) \(path); use POST /__recorder/test, "
+                        + "GET /__recorder/report or GET /__recorder/environment."
                 )
             )
         }

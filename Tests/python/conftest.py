@@ -1,7 +1,7 @@
 """Shared helpers for the Python SDK suite: the proxy as a subprocess, a fake upstream, the real
 model server, and readers for the recordings a test leaves behind.
 
-The suite drives the built binary (`.build/debug/api-recorder`, or $API_RECORDER_BIN) with the
+The suite drives the built binary (`.build/release/api-recorder`, or $API_RECORDER_BIN) with the
 official `openai` SDK over real sockets. Nothing here builds anything.
 """
 from __future__ import annotations
@@ -28,7 +28,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
-BINARY = Path(os.environ.get("API_RECORDER_BIN", REPO / ".build" / "debug" / "api-recorder"))
+# The release build (scripts/build-release.sh), the one the wheel ships; absolute, as tests run it
+# from other folders.
+BINARY = Path(os.environ.get("API_RECORDER_BIN", REPO / ".build" / "release" / "api-recorder")).absolute()
 MODEL_SERVER = REPO / "scripts" / "model-server.sh"
 MODEL = "gemma-3-270m"
 # Recordings name this base instead of the model server's real (per-run) port.
@@ -81,7 +83,7 @@ class Proxy:
         start_timeout: float = 30.0,
     ):
         if not BINARY.exists():
-            pytest.fail(f"{BINARY} is missing: build it with `swift build` first")
+            pytest.fail(f"{BINARY} is missing: build it with scripts/build-release.sh first")
         self.root = Path(root)
         self.mode = mode
         self.upstreams = dict(upstreams)

@@ -50,7 +50,7 @@ package struct ExchangePipeline: Sendable {
             exchange = try adapter.prepare(request)
             exchange.issuedIDs = recorder.issuedIDs
         } catch {
-            recorder.note(.failed(storeFailure: nil))
+            recorder.note(.failed(storeFailure: nil), testID: request.testID)
             log(.warning, "bad request", request: request, metadata: ["reason": "\(error.message)"])
             return errorResponse(error, adapter: adapter)
         }
@@ -59,10 +59,13 @@ package struct ExchangePipeline: Sendable {
             decision = try await recorder.decide(exchange.recorderRequest)
         } catch {
             if error.code == .recordingNotFound {
-                recorder.note(.missed(MissedRequest(exchange.recorderRequest, diagnosis: error.diagnosis)))
+                recorder.note(
+                    .missed(MissedRequest(exchange.recorderRequest, diagnosis: error.diagnosis)),
+                    for: exchange
+                )
                 log(.warning, "recording not found", exchange: exchange, metadata: ["reason": "\(error.message)"])
             } else {
-                recorder.note(.failed(storeFailure: nil))
+                recorder.note(.failed(storeFailure: nil), for: exchange)
                 log(.error, "refused", exchange: exchange, metadata: ["reason": "\(error.message)"])
             }
             return errorResponse(ExchangeError(error), adapter: adapter, refusal: error)
@@ -70,7 +73,7 @@ package struct ExchangePipeline: Sendable {
 
         switch decision {
         case .answerLocally:
-            recorder.note(.answeredLocally)
+            recorder.note(.answeredLocally, for: exchange)
             return render(adapter.localAnswer(for: exchange))
         case .replay(let hit):
             let plan: ReplayPlan
@@ -81,15 +84,15 @@ package struct ExchangePipeline: Sendable {
                     code: .corruptRecording,
                     message: "\(hit.path): corrupt recording: \(error.reason)"
                 )
-                recorder.note(.failed(storeFailure: nil))
+                recorder.note(.failed(storeFailure: nil), for: exchange)
                 log(.error, "corrupt recording", exchange: exchange, metadata: ["reason": "\(refusal.message)"])
                 return errorResponse(ExchangeError(refusal), adapter: adapter, refusal: refusal)
             }
-            recorder.note(.replayed(paths: hit.paths))
+            recorder.note(.replayed(paths: hit.paths), for: exchange)
             log(.info, "replayed", exchange: exchange, metadata: ["path": "\(hit.path)"])
             return render(plan)
         case .shareFailure(let failure):
-            recorder.note(.failed(storeFailure: nil))
+            recorder.note(.failed(storeFailure: nil), for: exchange)
             let error =
                 failure as? ExchangeError
                 ?? ExchangeError(status: 502, type: "upstream_unreachable", message: "\(failure)")
@@ -167,11 +170,11 @@ package struct ExchangePipeline: Sendable {
         do {
             response = try await send(exchange, to: upstream)
         } catch {
-            recorder.note(.failed(storeFailure: nil))
+            recorder.note(.failed(storeFailure: nil), for: exchange)
             log(.warning, "upstream failed", exchange: exchange, metadata: ["reason": "\(error.message)"])
             return errorResponse(error, adapter: adapter)
         }
-        recorder.note(.passedThrough)
+        recorder.note(.passedThrough, for: exchange)
         log(.info, "passed through", exchange: exchange, metadata: ["status": "\(response.status)"])
         let contentType = response.header("content-type")
         let body = response.body
@@ -200,7 +203,7 @@ package struct ExchangePipeline: Sendable {
             response = try await send(exchange, to: upstream)
         } catch {
             lease?.fail(error)
-            recorder.note(.failed(storeFailure: nil))
+            recorder.note(.failed(storeFailure: nil), for: exchange)
             log(.warning, "upstream failed", exchange: exchange, metadata: ["reason": "\(error.message)"])
             return errorResponse(error, adapter: adapter)
         }
@@ -252,7 +255,7 @@ package struct ExchangePipeline: Sendable {
         } catch {
             let failure = Self.upstreamFailure(error, upstream: upstream, midway: true)
             lease?.fail(failure)
-            recorder.note(.failed(storeFailure: nil))
+            recorder.note(.failed(storeFailure: nil), for: exchange)
             log(.warning, "upstream failed midway", exchange: exchange, metadata: ["reason": "\(failure.message)"])
             return errorResponse(failure, adapter: adapter)
         }
@@ -264,11 +267,11 @@ package struct ExchangePipeline: Sendable {
         } catch {
             let failure = ExchangeError(error)
             lease?.fail(failure)
-            recorder.note(.failed(storeFailure: error.message))
+            recorder.note(.failed(storeFailure: error.message), for: exchange)
             return errorResponse(failure, adapter: adapter)
         }
         lease?.succeed()
-        recorder.note(.recorded(path: path))
+        recorder.note(.recorded(path: path), for: exchange)
         log(.info, "recorded", exchange: exchange, metadata: ["path": "\(path)", "status": "\(response.status)"])
         do {
             let plan = try adapter.replayPlan(for: recording, exchange: exchange)
@@ -288,6 +291,20 @@ package struct ExchangePipeline: Sendable {
         _ exchange: PreparedExchange<Details>,
         to upstream: Upstream
     ) async throws(ExchangeError) -> UpstreamResponse {
+        if let carrier = PlaceholderKey.carrier(
+            headers: exchange.request.upstreamHeaders,
+            query: exchange.upstreamQuery
+        ) {
+            throw ExchangeError(
+                status: 401,
+                type: "placeholder_api_key",
+                message:
+                    "Not forwarded to \(upstream.label): \(carrier) holds api-recorder's placeholder key, which no "
+                    + "upstream accepts, so nothing was recorded. To record, set the provider's key variable "
+                    + "(OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, TAVILY_API_KEY) or --upstream-key; "
+                    + "a stand-in server that needs none takes any other value."
+            )
+        }
         var url = upstream.baseURL + exchange.request.path
         if let query = exchange.upstreamQuery, !query.isEmpty { url += "?" + query }
         let request = UpstreamRequest(

@@ -43,7 +43,7 @@ struct LiveTee<Adapter: ProviderAdapter>: Sendable {
             let failure = error as? UpstreamError ?? UpstreamError(.failed, "\(error)")
             if failure.kind == .cancelled || Task.isCancelled {
                 lease?.fail(ExchangePipeline.upstreamFailure(failure, upstream: upstream, midway: true))
-                recorder.note(.failed(storeFailure: nil))
+                recorder.note(.failed(storeFailure: nil), for: exchange)
                 pipeline.log(.warning, "cancelled: nothing recorded", exchange: exchange)
                 throw error
             }
@@ -60,7 +60,7 @@ struct LiveTee<Adapter: ProviderAdapter>: Sendable {
                     midway: true
                 )
             )
-            recorder.note(.failed(storeFailure: nil))
+            recorder.note(.failed(storeFailure: nil), for: exchange)
             pipeline.log(.warning, "cancelled: nothing recorded", exchange: exchange)
             throw CancellationError()
         }
@@ -77,12 +77,12 @@ struct LiveTee<Adapter: ProviderAdapter>: Sendable {
         do {
             let path = try recorder.record(recording, for: exchange.recorderRequest)
             lease?.succeed()
-            recorder.note(.recorded(path: path))
+            recorder.note(.recorded(path: path), for: exchange)
             pipeline.log(.info, "recorded", exchange: exchange, metadata: ["path": "\(path)", "stream": "true"])
             return nil
         } catch {
             lease?.fail(ExchangeError(error))
-            recorder.note(.failed(storeFailure: error.message))
+            recorder.note(.failed(storeFailure: error.message), for: exchange)
             return error
         }
     }

@@ -44,7 +44,8 @@ extension ExchangePipeline {
         } catch {
             recorder.note(
                 error.code == .recordingNotFound
-                    ? .missed(MissedRequest(request, diagnosis: error.diagnosis)) : .failed(storeFailure: nil)
+                    ? .missed(MissedRequest(request, diagnosis: error.diagnosis)) : .failed(storeFailure: nil),
+                testID: testID
             )
             logger.warning(
                 "tool call refused",
@@ -57,23 +58,23 @@ extension ExchangePipeline {
             // Only unrecordable exchanges are answered locally, and tool calls are always recorded.
             throw RecorderError(code: .recordingNotFound, message: "No recording for tool \(provider).\(name).")
         case .shareFailure(let failure):
-            recorder.note(.failed(storeFailure: nil))
+            recorder.note(.failed(storeFailure: nil), testID: testID)
             throw failure
         case .replay(let hit):
             guard hit.recording.kind == .toolInvocation else {
-                recorder.note(.failed(storeFailure: nil))
+                recorder.note(.failed(storeFailure: nil), testID: testID)
                 throw RecorderError(
                     code: .corruptRecording,
                     message: "\(hit.path): corrupt recording: it is not a tool invocation"
                 )
             }
-            recorder.note(.replayed(paths: hit.paths))
+            recorder.note(.replayed(paths: hit.paths), testID: testID)
             if let exception = hit.recording.exception {
                 throw RecordedToolError(type: exception.type ?? "Error", message: exception.message ?? "")
             }
             return ResponseNormalization.untyped(hit.recording.body)
         case .passThrough:
-            recorder.note(.passedThrough)
+            recorder.note(.passedThrough, testID: testID)
             return try await call()
         case .record(let lease):
             let result: Result<JSONValue, any Error>
@@ -105,10 +106,10 @@ extension ExchangePipeline {
             do {
                 let path = try recorder.record(recording, for: request)
                 lease?.succeed()
-                recorder.note(.recorded(path: path))
+                recorder.note(.recorded(path: path), testID: testID)
             } catch {
                 lease?.fail(error)
-                recorder.note(.failed(storeFailure: error.message))
+                recorder.note(.failed(storeFailure: error.message), testID: testID)
                 throw error
             }
             return try result.get()

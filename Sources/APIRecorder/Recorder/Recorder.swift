@@ -138,9 +138,20 @@ public final class Recorder: Sendable {
         }
     }
 
-    /// Counts how an exchange ended, for the session report.
-    package func note(_ outcome: ExchangeOutcome) {
-        counters.withLock { $0.add(outcome) }
+    /// Counts how an exchange of `testID` ended, for the session report and the test's own.
+    package func note(_ outcome: ExchangeOutcome, testID: String?) {
+        counters.withLock { $0.add(outcome, testID: testID) }
+    }
+
+    /// Counts how a prepared exchange ended.
+    package func note(_ outcome: ExchangeOutcome, for exchange: PreparedExchange<some Sendable>) {
+        note(outcome, testID: exchange.recorderRequest.testID)
+    }
+
+    /// Starts the counts of `testID` afresh (a test runner does, before each test), so that a
+    /// test that runs again is reported on its own. The session's counts are unchanged.
+    public func beginTest(_ testID: String?) {
+        counters.withLock { _ = $0.tests.removeValue(forKey: testID ?? "") }
     }
 
     /// Refuses, before anything is forwarded, a test id whose recordings could not be written.
@@ -183,9 +194,20 @@ public final class Recorder: Sendable {
     public func report() -> SessionReport {
         let counters = self.counters.withLock { $0 }
         let all = RecordingVerifier.recordingFiles(in: [store.root]).map(store.relativePath)
-        let used = counters.used.map(store.relativePath)
-        let usedSet = Set(used)
-        return SessionReport(
+        let used = Set(counters.used.map(store.relativePath))
+        return report(of: counters, testID: nil, unused: all.filter { !used.contains($0) })
+    }
+
+    /// What this recorder has done for one test id (`nil`: requests with none) since it began
+    /// (``beginTest(_:)``): its counts, misses, and the recordings it wrote and used. Cheap: it
+    /// lists no files (`unused` is empty).
+    public func report(forTestID testID: String?) -> SessionReport {
+        let counters = self.counters.withLock { $0.tests[testID ?? ""] } ?? SessionReport.Counters()
+        return report(of: counters, testID: testID, unused: [])
+    }
+
+    private func report(of counters: SessionReport.Counters, testID: String?, unused: [String]) -> SessionReport {
+        SessionReport(
             mode: mode,
             root: store.root,
             hits: counters.hits,
@@ -195,9 +217,10 @@ public final class Recorder: Sendable {
             errors: counters.errors,
             missedRequests: counters.missedRequests,
             written: counters.written.map(store.relativePath),
-            used: used.sorted(),
-            unused: all.filter { !usedSet.contains($0) },
-            storeFailures: counters.storeFailures
+            used: counters.used.map(store.relativePath).sorted(),
+            unused: unused,
+            storeFailures: counters.storeFailures,
+            testID: testID
         )
     }
 }

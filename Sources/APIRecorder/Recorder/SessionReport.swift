@@ -38,6 +38,7 @@ public struct MissedRequest: Sendable, Equatable {
         [
             "test_id": testID.map(JSONValue.string) ?? .null, "method": .string(method), "url": .string(url),
             "hash": .string(hash), "nearest": diagnosis?.json ?? .null,
+            "diagnosis": diagnosis.map { .string($0.text) } ?? .null,
         ]
     }
 
@@ -80,6 +81,9 @@ public struct SessionReport: Sendable, Equatable {
     public var unused: [String]
     /// Why recordings could not be saved, one entry per failure.
     public var storeFailures: [String]
+    /// The test id a report of one test is of (`Recorder.report(forTestID:)`); `nil` for a
+    /// whole session.
+    public var testID: String?
 
     struct Counters {
         var hits = 0
@@ -91,6 +95,13 @@ public struct SessionReport: Sendable, Equatable {
         var written: [String] = []
         var storeFailures: [String] = []
         var used: Set<String> = []
+        /// The same counts for each test id (`""` for requests with none).
+        var tests: [String: Counters] = [:]
+
+        mutating func add(_ outcome: ExchangeOutcome, testID: String?) {
+            add(outcome)
+            tests[testID ?? "", default: Counters()].add(outcome)
+        }
 
         mutating func add(_ outcome: ExchangeOutcome) {
             switch outcome {
@@ -126,15 +137,18 @@ public struct SessionReport: Sendable, Equatable {
     }
 
     /// The report as JSON: what `GET /__recorder/report` answers and `serve --report-file` writes,
-    /// and what `api-recorder prune` reads.
+    /// and what `api-recorder prune` reads. `summary` is the log line; each miss's `diagnosis`
+    /// is its `nearest` in words.
     public var json: JSONValue {
         [
-            "version": 1, "mode": .string(mode.rawValue), "root": .string(root), "replayed": .integer(hits),
+            "version": 1, "summary": .string(summary), "mode": .string(mode.rawValue), "root": .string(root),
+            "replayed": .integer(hits),
             "missed": .integer(misses), "recorded": .integer(recorded), "passed_through": .integer(passedThrough),
             "errors": .integer(errors), "misses": .array(missedRequests.map(\.json)),
             "written": .array(written.map(JSONValue.string)), "used": .array(used.map(JSONValue.string)),
             "unused": .array(unused.map(JSONValue.string)),
             "store_failures": .array(storeFailures.map(JSONValue.string)),
+            "test_id": testID.map(JSONValue.string) ?? .null,
         ]
     }
 }
@@ -201,7 +215,8 @@ extension SessionReport {
             written: strings("written"),
             used: strings("used"),
             unused: strings("unused"),
-            storeFailures: strings("store_failures")
+            storeFailures: strings("store_failures"),
+            testID: value["test_id"]?.stringValue
         )
     }
 }

@@ -1,0 +1,228 @@
+import APIRecorder
+import APIRecorderProxy
+import ArgumentParser
+import Foundation
+
+/// The proxy's flags, shared by `serve` and `run`.
+struct ServeOptions: ParsableArguments {
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free one (default: 8555 for serve, a free one for run).")
+    var port: Int?
+
+    @Option(help: "live, record, replay or record-if-missing (default: from the environment, else replay).")
+    var mode: String?
+
+    @Option(help: "The recordings root (default: the current folder).")
+    var root = "."
+
+    @Option(
+        name: .customLong("fallback-dir"),
+        help:
+            "A fallback folder for recordings without a test folder, relative to the root (default: recordings). Repeatable: look-ups try them in order, writes go to the first."
+    )
+    var fallbackDirs: [String] = []
+
+    @Option(help: "Write the session report to this file, as JSON, when the server stops (for api-recorder prune).")
+    var reportFile: String?
+
+    @Flag(help: "Add the session report to the one already in --report-file, under a lock (parallel test workers).")
+    var mergeReport = false
+
+    @Option(
+        name: .customLong("provider"),
+        help: ArgumentHelp(
+            "A provider preset: openai, anthropic, gemini, ollama, tavily, or all. Repeatable (default for run: all).",
+            discussion:
+                "Each adds the route /NAME to the provider's public base URL, with its API rules and its usual key variable for --upstream-key. --upstream NAME=URL then changes only where requests go: the recordings still name the public base URL."
+        )
+    )
+    var providers: [String] = []
+
+    @Option(name: .customLong("upstream"), help: "A route: NAME=URL forwards /NAME/rest to URL/rest. Repeatable.")
+    var upstreams: [String] = []
+
+    @Option(
+        name: .customLong("recorded-base"),
+        help: "NAME=URL: the base URL the route's recordings name (default: the upstream, or a preset's public base)."
+    )
+    var recordedBases: [String] = []
+
+    @Option(
+        name: .customLong("upstream-key"),
+        help:
+            "NAME=ENV_VAR: send $ENV_VAR upstream for the route, in place of the client's key (its key header, or Bearer) and of credentials in its query and body."
+    )
+    var upstreamKeys: [String] = []
+
+    @Option(
+        name: .customLong("adapter"),
+        help:
+            "NAME=auto|openai|ollama|http|mcp|gemini: the API rules for the route (default auto: /api/... as Ollama, ...:generateContent as Gemini, /messages and /interactions as plain HTTP, else OpenAI)."
+    )
+    var adapters: [String] = []
+
+    @Option(help: "Replay pacing of streams: none (as fast as possible) or recorded (the recorded gaps).")
+    var pace = "none"
+
+    @Option(help: "The largest request body accepted, in bytes.")
+    var maxBody = 32 * 1024 * 1024
+
+    @Option(
+        help:
+            "Seconds an upstream may take to answer (to its response head, from when the request is sent) and between body bytes."
+    )
+    var upstreamTimeout: Double = 300
+
+    @Option(help: "Seconds connecting to an upstream may take (a refused connection fails at once).")
+    var connectTimeout: Double = 3
+
+    @Option(help: "Requests in flight at once to one upstream host; more wait for a free connection.")
+    var upstreamConnections = 64
+
+    @Option(help: "Seconds a client connection may stay idle before it is closed (0: never).")
+    var idleTimeout: Double = 60
+
+    @Option(help: "Seconds a client may take to send a request's headers, from its first byte (0: no limit).")
+    var headerTimeout: Double = 10
+
+    @Option(help: "Seconds a graceful shutdown waits for in-flight exchanges before cancelling them.")
+    var shutdownGrace: Double = 10
+
+    /// The configuration these flags describe.
+    /// - Parameters:
+    ///   - defaultPort: the port when `--port` is not given.
+    ///   - allPresetsByDefault: every preset when no `--provider` is given (`run`).
+    func makeConfiguration(defaultPort: Int, allPresetsByDefault: Bool) throws -> ProxyConfiguration {
+        var configuration = ProxyConfiguration()
+        configuration.host = host
+        configuration.port = port ?? defaultPort
+        configuration.root = absolute(root)
+        configuration.fallbackDirectories = fallbackDirs.isEmpty ? ["recordings"] : fallbackDirs
+        configuration.reportFile = reportFile.map(absolute)
+        if mergeReport {
+            guard reportFile != nil else { throw ValidationError("--merge-report needs --report-file PATH") }
+            configuration.mergesReport = true
+        }
+        configuration.maxBodyBytes = maxBody
+        configuration.upstreamTimeout = try seconds(upstreamTimeout, "--upstream-timeout")
+        configuration.connectTimeout = try seconds(connectTimeout, "--connect-timeout")
+        // 0 turns the connection timeouts off.
+        configuration.idleTimeout = idleTimeout == 0 ? nil : try seconds(idleTimeout, "--idle-timeout")
+        configuration.headerTimeout = headerTimeout == 0 ? nil : try seconds(headerTimeout, "--header-timeout")
+        configuration.shutdownGrace = try seconds(shutdownGrace, "--shutdown-grace", allowZero: true)
+        guard upstreamConnections >= 1 else { throw ValidationError("--upstream-connections must be at least 1") }
+        configuration.upstreamConnections = upstreamConnections
+        configuration.environment = ProcessInfo.processInfo.environment
+        if let mode {
+            guard let parsed = RecordingMode(rawValue: mode) else {
+                throw ValidationError(
+                    "--mode \(mode) is not one of: \(RecordingMode.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            configuration.mode = parsed
+        } else {
+            do {
+                configuration.mode = try RecordingMode.fromEnvironment(configuration.environment)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+        guard let pace = ReplayPace(rawValue: pace) else { throw ValidationError("--pace must be none or recorded") }
+        configuration.pace = pace
+        configuration.routes = try routes(
+            environment: configuration.environment,
+            allPresetsByDefault: allPresetsByDefault
+        )
+        return configuration
+    }
+
+    /// The routes of `--provider` and `--upstream`, by name, with `--recorded-base`,
+    /// `--upstream-key` and `--adapter` applied.
+    private func routes(environment: [String: String], allPresetsByDefault: Bool) throws -> [ProxyRoute] {
+        let upstreamURLs = try pairs(upstreams, option: "--upstream")
+        let bases = try pairs(recordedBases, option: "--recorded-base")
+        let keys = try pairs(upstreamKeys, option: "--upstream-key")
+        let adapterKinds = try pairs(adapters, option: "--adapter")
+        for (name, url) in upstreamURLs where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw ValidationError("--upstream \(name)=\(url): the URL must start with http:// or https://")
+        }
+
+        var chosen: [String: ProviderPreset] = [:]
+        for preset in try presets(allByDefault: allPresetsByDefault) { chosen[preset.name] = preset }
+        let names = Set(chosen.keys).union(upstreamURLs.keys)
+        for (option, named) in [("--recorded-base", bases), ("--upstream-key", keys), ("--adapter", adapterKinds)] {
+            for name in named.keys where !names.contains(name) {
+                throw ValidationError("\(option) \(name)=...: there is no --upstream \(name)=URL or --provider \(name)")
+            }
+        }
+        return try names.sorted().map { name in
+            let preset = chosen[name]
+            var adapter = preset?.adapter ?? .auto
+            if let kind = adapterKinds[name] {
+                guard let parsed = AdapterKind(rawValue: kind) else {
+                    throw ValidationError(
+                        "--adapter \(name)=\(kind): use one of \(AdapterKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
+                }
+                adapter = parsed
+            }
+            var route = ProxyRoute(
+                name: name,
+                upstream: upstreamURLs[name] ?? preset?.publicBase ?? "",
+                recordedBase: bases[name] ?? preset?.publicBase,
+                keyEnvironmentVariable: keys[name] ?? preset?.keyVariable(in: environment),
+                adapter: adapter
+            )
+            route.preset = preset
+            return route
+        }
+    }
+
+    /// The presets `--provider` names (`all` for every one).
+    private func presets(allByDefault: Bool) throws -> [ProviderPreset] {
+        if providers.isEmpty { return allByDefault ? ProviderPreset.all : [] }
+        var chosen: [ProviderPreset] = []
+        for name in providers {
+            if name == "all" {
+                chosen += ProviderPreset.all
+            } else if let preset = ProviderPreset.named(name) {
+                chosen.append(preset)
+            } else {
+                throw ValidationError(
+                    "--provider \(name): use one of \(ProviderPreset.all.map(\.name).joined(separator: ", ")), or all"
+                )
+            }
+        }
+        return chosen
+    }
+
+    private func pairs(_ values: [String], option: String) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for value in values {
+            guard let equals = value.firstIndex(of: "="), equals != value.startIndex else {
+                throw ValidationError("\(option) takes NAME=VALUE, not \(value)")
+            }
+            let name = String(value[..<equals])
+            guard !name.contains("/"), result[name] == nil else {
+                throw ValidationError("\(option): bad or repeated name \(name)")
+            }
+            result[name] = String(value[value.index(after: equals)...])
+        }
+        return result
+    }
+
+    /// A duration flag in seconds, checked.
+    private func seconds(_ value: Double, _ flag: String, allowZero: Bool = false) throws -> Duration {
+        guard value.isFinite, allowZero ? value >= 0 : value > 0 else {
+            throw ValidationError("\(flag) takes a number of seconds\(allowZero ? "" : " above 0"), not \(value)")
+        }
+        return .milliseconds(Int64((value * 1000).rounded()))
+    }
+
+    private func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+            .standardizedFileURL.path
+    }
+}
