@@ -297,3 +297,21 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
     except (OSError, IndexError):
         return "zombie"
+
+
+def test_a_proxy_that_dies_fails_the_tests_after_it_with_the_reason(inner):
+    inner.makepyfile(test_dies="""
+        import os, signal, subprocess
+        def test_kills_the_proxy():
+            children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True)
+            for pid in children.stdout.split():
+                os.kill(int(pid), signal.SIGKILL)
+        def test_after():
+            pass
+    """)
+    result = inner.runpytest_subprocess(*PLUGIN, "--api-recorder-mode", "replay")
+    text = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, text
+    assert "INTERNALERROR" not in text
+    assert "the proxy did not answer, so this test's requests are unchecked" in text
+    assert "could not set the test id on the proxy" in text

@@ -105,11 +105,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     session = item.config.stash.get(_SESSION, None)
     if session is None or session.test_id is None:
         return
-    misses = session.new_misses()
-    if not misses:
+    try:
+        misses = session.new_misses()
+    except ProxyError as error:
+        misses = []
+        broken = session.broken or f"api-recorder: the proxy did not answer, so this test's requests are unchecked: {error}"
+    else:
+        broken = session.broken
+    if not misses and not broken:
         return
     report = outcome.get_result()
-    text = _describe(misses, session)
+    text = broken or _describe(misses, session)
+    session.broken = None
     if report.passed:
         report.outcome = "failed"
         report.longrepr = text
@@ -152,6 +159,8 @@ class RecorderSession:
         self.control = ControlClient(url)
         self.routes: dict[str, str] = {}
         self.test_id: str | None = None
+        # Why the proxy could not be told of the current test, to fail it with.
+        self.broken: str | None = None
         self._reported = 0
         self._saved_environment: dict[str, str | None] = {}
 
@@ -206,11 +215,19 @@ class RecorderSession:
     def begin(self, test_id: str) -> None:
         self.test_id = test_id
         self._reported = 0
-        self.control.set_test(test_id)
+        self.broken = None
+        try:
+            self.control.set_test(test_id)
+        except ProxyError as error:
+            log = self.server.log_tail() if self.server else ""
+            self.broken = f"api-recorder: could not set the test id on the proxy: {error}\n{log}"
 
     def end(self) -> None:
         self.test_id = None
-        self.control.set_test(None)
+        try:
+            self.control.set_test(None)
+        except ProxyError:
+            pass  # the next test's begin says so
 
     def new_misses(self) -> list[dict[str, Any]]:
         """The misses of the current test not yet reported."""
