@@ -130,22 +130,20 @@ struct TestRunnerTests {
         let upstream = FakeUpstream()
         try await withRunning(upstream.application) { upstreamPort in
             try await withProxy(mode: mode, root: directory.path, upstreamPort: upstreamPort) { port in
-                let reply = try await TestClient(port: port).send(
-                    .post,
-                    "/up/chat/completions",
-                    body: chatBody("Say hello."),
-                    headers: [("Authorization", "Bearer \(PlaceholderKey.value)")]
-                )
+                func chat(_ prompt: String, key: String) async throws -> TestClient.Reply {
+                    try await TestClient(port: port).send(
+                        .post,
+                        "/up/chat/completions",
+                        body: chatBody(prompt),
+                        headers: [("Authorization", "Bearer \(key)")]
+                    )
+                }
+                let reply = try await chat("Say hello.", key: PlaceholderKey.value)
                 #expect(reply.status == 401)
                 #expect(reply.json?["error"]?["type"] == "placeholder_api_key")
                 #expect(reply.text.contains("OPENAI_API_KEY"))
                 // Any other key goes through.
-                let real = try await TestClient(port: port).send(
-                    .post,
-                    "/up/chat/completions",
-                    body: chatBody("Say hello again."),
-                    headers: [("Authorization", "Bearer sk-unused")]
-                )
+                let real = try await chat("Say hello again.", key: "sk-unused")
                 #expect(real.status == 200)
             }
         }
