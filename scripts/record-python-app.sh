@@ -22,5 +22,5 @@ export API_RECORDER_BIN=$binary PYTHONPATH=$PWD/../../python OPENAI_API_KEY=unus
 routes=(--upstream "openai=$upstream/v1" --upstream "anthropic=$upstream")
 "$python" -m pytest -p api_recorder.pytest_plugin -p no:cacheprovider --api-recorder-mode record-if-missing \
     "--api-recorder-upstream=openai=$upstream/v1" "--api-recorder-upstream=anthropic=$upstream"
-"$binary" run --mode record-if-missing "${routes[@]}" -- "$python" app.py ask story weather summarize
+"$binary" run --mode record-if-missing "${routes[@]}" -- "$python" app.py ask story weather research summarize
 "$binary" verify .

@@ -65,6 +65,7 @@ public func buildApplication(
         pipeline: pipeline,
         transport: transport,
         testIdentity: TestIdentity(),
+        tools: ToolEndpoint(timeout: configuration.upstreamTimeout),
         logger: logger
     )
     var app = Application(

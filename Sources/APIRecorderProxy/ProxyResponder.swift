@@ -14,6 +14,8 @@ struct ProxyResponder: HTTPResponder {
     let pipeline: ExchangePipeline
     let transport: any UpstreamTransport
     let testIdentity: TestIdentity
+    /// Tool calls from clients (`/__recorder/tools/...`).
+    let tools: ToolEndpoint
     let logger: Logger
     /// Request headers that carry an API key by themselves (Gemini, Anthropic, Azure OpenAI).
     private static let keyHeaders = ["x-goog-api-key", "x-api-key", "api-key"]
@@ -138,9 +140,51 @@ struct ProxyResponder: HTTPResponder {
     /// - `GET /__recorder/report` reports the session, `?test_id=ID` one test (what the pytest
     ///   plugin reads after each test);
     /// - `GET /__recorder/environment` gives the variables that point unmodified clients at this
-    ///   proxy (``ClientEnvironment``), as reached through the request's `Host`.
+    ///   proxy (``ClientEnvironment``), as reached through the request's `Host`;
+    /// - `POST /__recorder/tools/invoke` and `POST /__recorder/tools/result` record and replay
+    ///   tool calls (``ToolEndpoint``).
     private func control(_ request: Request, path: String) async throws -> Response {
         switch (request.method, path) {
+        case (.post, "/__recorder/tools/invoke"), (.post, "/__recorder/tools/result"):
+            let json: JSONValue
+            do {
+                var buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
+                json = try JSONValue(parsing: buffer.readBytes(length: buffer.readableBytes) ?? [])
+            } catch is NIOTooManyBytesError {
+                return errorResponse(
+                    ExchangeError(
+                        status: 413,
+                        type: "request_too_large",
+                        message: "The request body is larger than --max-body (\(configuration.maxBodyBytes) bytes)."
+                    )
+                )
+            } catch {
+                return errorResponse(
+                    ExchangeError(status: 400, type: "invalid_json", message: "The body is not valid JSON: \(error).")
+                )
+            }
+            let reply: (status: Int, body: JSONValue)
+            if path.hasSuffix("/invoke") {
+                do throws(ExchangeError) {
+                    let invocation = try ToolEndpoint.Invocation(
+                        json: json,
+                        defaultTestID: testIdentity.testID(for: request.headers)
+                    )
+                    if let testID = invocation.testID {
+                        do {
+                            _ = try recorder.store.directory(forTestID: testID)
+                        } catch {
+                            throw ExchangeError(status: 400, type: "invalid_test_id", message: error.message)
+                        }
+                    }
+                    reply = await tools.invoke(invocation, pipeline: pipeline)
+                } catch {
+                    reply = ToolEndpoint.failure(error)
+                }
+            } else {
+                reply = await tools.report(json)
+            }
+            return jsonResponse(reply.body, status: .init(code: reply.status))
         case (.post, "/__recorder/test"):
             var buffer = try await request.body.collect(upTo: 1 << 20)
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
@@ -181,17 +225,18 @@ struct ProxyResponder: HTTPResponder {
                     type: "not_found",
                     message:
                         "Unknown control endpoint \(request.method) \(path); use POST /__recorder/test, "
-                        + "GET /__recorder/report or GET /__recorder/environment."
+                        + "GET /__recorder/report, GET /__recorder/environment, POST /__recorder/tools/invoke "
+                        + "or POST /__recorder/tools/result."
                 )
             )
         }
     }
 
-    private func jsonResponse(_ value: JSONValue) -> Response {
+    private func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(
-            status: .ok,
+            status: status,
             headers: headers,
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.compactBytes()))
         )

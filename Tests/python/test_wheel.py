@@ -87,13 +87,13 @@ def test_the_example_passes_offline_in_replay_mode(user_venv, project):
     result = in_project(user_venv, project, "pytest", "-p", "no:cacheprovider")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "plugins: " in result.stdout and "api-recorder" in result.stdout
-    assert "api-recorder: mode replay: 6 replayed, 0 missed, 0 recorded, 0 passed through" in result.stdout
+    assert "api-recorder: mode replay: 9 replayed, 0 missed, 0 recorded, 0 passed through" in result.stdout
 
 
 def test_the_example_passes_with_two_xdist_workers(user_venv, project):
     result = in_project(user_venv, project, "pytest", "-p", "no:cacheprovider", "-n", "2")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 passed" in result.stdout
+    assert "6 passed" in result.stdout
 
 
 def test_a_changed_prompt_fails_that_test_with_the_diagnosis(user_venv, project):
@@ -101,7 +101,7 @@ def test_a_changed_prompt_fails_that_test_with_the_diagnosis(user_venv, project)
     tests.write_text(tests.read_text().replace("What is the capital of France?", "What is the capital of Peru?"))
     result = in_project(user_venv, project, "pytest", "-p", "no:cacheprovider")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "1 failed, 4 passed" in result.stdout
+    assert "1 failed, 5 passed" in result.stdout
     assert "FAILED tests/test_app.py::test_a_swallowed_error_still_fails_on_a_miss" in result.stdout
     assert ('messages[0].content: recorded "What is the capital of France?", '
             'requested "What is the capital of Peru?"') in result.stdout
@@ -111,9 +111,9 @@ def test_run_replays_the_apps_openai_client(user_venv, project):
     result = in_project(user_venv, project, "api-recorder", "run", "--provider", "openai", "--", "python", "app.py",
                         OPENAI_API_KEY="sk-anything")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert [line.split(":", 1)[0] for line in result.stdout.splitlines() if line[:1].isalpha()][:3] == [
-        "ask", "story", "weather"]
-    assert "mode replay: 4 replayed, 0 missed" in result.stderr
+    assert [line.split(":", 1)[0] for line in result.stdout.splitlines() if line[:1].isalpha()][:4] == [
+        "ask", "story", "weather", "research"]
+    assert "mode replay: 7 replayed, 0 missed" in result.stderr
 
 
 def test_recorded_afresh_through_record_if_missing_then_replayed(user_venv, project, model_server):
@@ -124,10 +124,12 @@ def test_recorded_afresh_through_record_if_missing_then_replayed(user_venv, proj
         f"--api-recorder-upstream=openai={model_server}/v1", f"--api-recorder-upstream=anthropic={model_server}",
         OPENAI_API_KEY="unused", ANTHROPIC_API_KEY="unused")
     assert recorded.returncode == 0, recorded.stdout + recorded.stderr
-    files = sorted((project / "tests" / "recordings").glob("*.json"))
-    assert len(files) == 6
-    assert {load(f)["request"]["url"] for f in files} == {
+    files = [load(f)["request"] for f in sorted((project / "tests" / "recordings").glob("*.json"))]
+    assert len(files) == 9
+    assert {f["url"] for f in files if "url" in f} == {
         "https://api.openai.com/v1/chat/completions", "https://api.anthropic.com/v1/messages"}
-    replayed = in_project(user_venv, project, "pytest", "-p", "no:cacheprovider")
+    assert [(f["provider"], f["tool_name"]) for f in files if "tool_name" in f] == [("tavily", "web_search")]
+    # Replayed with the web search unable to run: it is never called.
+    replayed = in_project(user_venv, project, "pytest", "-p", "no:cacheprovider", TAVILY_API_KEY="tvly-invalid")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    assert "6 replayed, 0 missed" in replayed.stdout
+    assert "9 replayed, 0 missed" in replayed.stdout

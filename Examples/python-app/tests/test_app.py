@@ -23,6 +23,13 @@ def test_weather_calls_the_tool():
     assert isinstance(answer, str)
 
 
+def test_research_searches_the_web():
+    """The web search is a recorded tool: replayed, it is never run."""
+    queries, answer = app.research("What is a lighthouse?")
+    assert len(queries) == 1 and queries[0]
+    assert isinstance(answer, str)
+
+
 def test_summarize_with_anthropic():
     summary = app.summarize("api-recorder replays recorded API calls so tests run offline.")
     assert isinstance(summary, str) and summary

@@ -60,6 +60,13 @@ package struct SecretRedaction: Sendable {
         return (recorded, replacingSecrets(body, with: upstreamKey).compactBytes())
     }
 
+    /// `value` without the string members under credential names, at any depth (tool arguments).
+    package func redacting(_ value: JSONValue) -> JSONValue {
+        guard containsSecrets(value) else { return value }
+        var found = false
+        return removingSecrets(value, found: &found)
+    }
+
     /// Whether `value` holds a string under a credential name, at any depth.
     private func containsSecrets(_ value: JSONValue) -> Bool {
         switch value {

@@ -15,29 +15,59 @@ public struct RecordedToolError: Error, Sendable, CustomStringConvertible, Equat
     public var description: String { "\(type): \(message)" }
 }
 
+/// What one run of a tool did, as the pipeline records it.
+package enum ToolCallOutcome: Sendable {
+    /// The tool's result, as JSON.
+    case returned(JSONValue)
+    /// The error the tool raised (recorded, and re-raised by replays).
+    case raised(RecordedException)
+}
+
+/// A tool call's answer: the result a replay gives, and how it was obtained.
+package struct ToolAnswer: Sendable {
+    package enum Source: Sendable, Equatable {
+        case replayed(path: String)
+        case recorded(path: String)
+        /// Live mode: run, not recorded.
+        case passedThrough
+    }
+
+    package var source: Source
+    /// The result as a replay gives it (a typed result's `__data__`), or the recorded error.
+    package var result: Result<JSONValue, RecordedToolError>
+    /// A typed result's `__type__` (`ogx_api.tools.ToolInvocationResult`), `nil` for plain JSON.
+    package var typeName: String?
+}
+
 extension ExchangePipeline {
     /// A tool call through the pipeline: the same decision, single flight, counting and store
-    /// rules as an HTTP exchange; the "upstream" is the tool function itself.
+    /// rules as an HTTP exchange; the "upstream" is the tool function itself, wherever it runs (in
+    /// this process, or in a client of the proxy's tool endpoint).
     ///
     /// Identified as the reference identifies tool invocations: provider, tool name and arguments
-    /// (no test id in the hash; the test id decides the folder).
-    /// - Throws: ``RecorderError`` for a replay miss or a recording that could not be saved; the
-    ///   call's own error when recording (it is recorded); ``RecordedToolError`` when replaying a
-    ///   recorded error.
+    /// (no test id in the hash; the test id decides the folder). String arguments under credential
+    /// names are left out of the identity and the recording, as in request bodies.
+    /// - Parameter call: runs the tool. Throwing (rather than returning `.raised`) means the call
+    ///   never finished (a client that went away): nothing is recorded, and identical calls
+    ///   waiting on this one fail too.
+    /// - Throws: ``RecorderError`` for a replay miss or a recording that could not be saved;
+    ///   `call`'s own error.
     package func invokeTool(
         provider: String,
         name: String,
         arguments: JSONValue,
         testID: String?,
         typeName: String?,
-        _ call: () async throws -> JSONValue
-    ) async throws -> JSONValue {
+        _ call: () async throws -> ToolCallOutcome
+    ) async throws -> ToolAnswer {
+        let arguments = SecretRedaction().redacting(arguments)
         let identity = RequestIdentity.tool(provider: .string(provider), toolName: .string(name), kwargs: arguments)
         let request = RecorderRequest(
             identity: identity,
             testID: testID,
             summary: RequestSummary(method: "TOOL", url: "\(provider).\(name)", model: nil)
         )
+        let metadata: Logger.Metadata = ["tool": "\(provider).\(name)", "test_id": "\(testID ?? "none")"]
         let decision: RecorderDecision
         do {
             decision = try await recorder.decide(request)
@@ -47,10 +77,7 @@ extension ExchangePipeline {
                     ? .missed(MissedRequest(request, diagnosis: error.diagnosis)) : .failed(storeFailure: nil),
                 testID: testID
             )
-            logger.warning(
-                "tool call refused",
-                metadata: ["tool": "\(provider).\(name)", "reason": "\(error.message)"]
-            )
+            logger.warning("tool call refused", metadata: metadata.merging(["reason": "\(error.message)"]) { $1 })
             throw error
         }
         switch decision {
@@ -69,51 +96,84 @@ extension ExchangePipeline {
                 )
             }
             recorder.note(.replayed(paths: hit.paths), testID: testID)
-            if let exception = hit.recording.exception {
-                throw RecordedToolError(type: exception.type ?? "Error", message: exception.message ?? "")
-            }
-            return ResponseNormalization.untyped(hit.recording.body)
+            logger.info("tool call replayed", metadata: metadata.merging(["path": "\(hit.path)"]) { $1 })
+            return Self.answer(hit.recording, source: .replayed(path: hit.path))
         case .passThrough:
-            recorder.note(.passedThrough, testID: testID)
-            return try await call()
-        case .record(let lease):
-            let result: Result<JSONValue, any Error>
-            let outcome: RecordedOutcome
+            let outcome: ToolCallOutcome
             do {
-                let value = try await call()
-                result = .success(value)
-                outcome = .body(typeName.map { ["__type__": .string($0), "__data__": value] } ?? value)
+                outcome = try await call()
             } catch {
-                result = .failure(error)
-                outcome = .exception(
-                    RecordedException(
-                        category: "builtin",
-                        provider: provider,
-                        type: String(describing: Swift.type(of: error)),
-                        message: String(describing: error),
-                        statusCode: nil,
-                        body: nil
-                    )
+                recorder.note(.failed(storeFailure: nil), testID: testID)
+                throw error
+            }
+            recorder.note(.passedThrough, testID: testID)
+            switch outcome {
+            case .returned(let value):
+                return ToolAnswer(source: .passedThrough, result: .success(value), typeName: typeName)
+            case .raised(let exception):
+                return ToolAnswer(
+                    source: .passedThrough,
+                    result: .failure(RecordedToolError(exception)),
+                    typeName: typeName
                 )
+            }
+        case .record(let lease):
+            let outcome: ToolCallOutcome
+            do {
+                outcome = try await call()
+            } catch {
+                lease?.fail(error)
+                recorder.note(.failed(storeFailure: nil), testID: testID)
+                logger.warning(
+                    "tool call abandoned",
+                    metadata: metadata.merging(["reason": "\(error)"]) { $1 }
+                )
+                throw error
+            }
+            let recorded: RecordedOutcome
+            switch outcome {
+            case .returned(let value):
+                recorded = .body(typeName.map { ["__type__": .string($0), "__data__": value] } ?? value)
+            case .raised(let exception):
+                recorded = .exception(exception)
             }
             let recording = Recording.toolInvocation(
                 testID: testID,
                 provider: provider,
                 toolName: name,
                 kwargs: arguments,
-                outcome: outcome
+                outcome: recorded
             )
+            let path: String
             do {
-                let path = try recorder.record(recording, for: request)
-                lease?.succeed()
-                recorder.note(.recorded(path: path), testID: testID)
+                path = try recorder.record(recording, for: request)
             } catch {
                 lease?.fail(error)
                 recorder.note(.failed(storeFailure: error.message), testID: testID)
                 throw error
             }
-            return try result.get()
+            lease?.succeed()
+            recorder.note(.recorded(path: path), testID: testID)
+            logger.info("tool call recorded", metadata: metadata.merging(["path": "\(path)"]) { $1 })
+            return Self.answer(recording, source: .recorded(path: path))
         }
+    }
+
+    /// The answer a tool recording gives.
+    private static func answer(_ recording: Recording, source: ToolAnswer.Source) -> ToolAnswer {
+        if let exception = recording.exception {
+            return ToolAnswer(source: source, result: .failure(RecordedToolError(exception)), typeName: nil)
+        }
+        let body = recording.body
+        let typeName = body["__type__"]?.stringValue
+        return ToolAnswer(source: source, result: .success(ResponseNormalization.untyped(body)), typeName: typeName)
+    }
+}
+
+extension RecordedToolError {
+    /// The error a recording holds.
+    init(_ exception: RecordedException) {
+        self.init(type: exception.type ?? "Error", message: exception.message ?? "")
     }
 }
 
@@ -143,14 +203,35 @@ extension Recorder {
         typeName: String? = nil,
         _ call: () async throws -> JSONValue
     ) async throws -> JSONValue {
-        try await ExchangePipeline(recorder: self).invokeTool(
+        // The live error itself, for the caller of a recording run; replays throw RecordedToolError.
+        var liveError: (any Error)?
+        let answer = try await ExchangePipeline(recorder: self).invokeTool(
             provider: provider,
             name: name,
             arguments: arguments,
             testID: testID,
-            typeName: typeName,
-            call
-        )
+            typeName: typeName
+        ) {
+            do {
+                return .returned(try await call())
+            } catch {
+                liveError = error
+                return .raised(
+                    RecordedException(
+                        category: "builtin",
+                        provider: provider,
+                        type: String(describing: Swift.type(of: error)),
+                        message: String(describing: error),
+                        statusCode: nil,
+                        body: nil
+                    )
+                )
+            }
+        }
+        switch answer.result {
+        case .success(let value): return value
+        case .failure(let recorded): throw liveError ?? recorded
+        }
     }
 
     /// ``invokeTool(provider:name:arguments:testID:typeName:_:)`` for `Codable` arguments and results.
