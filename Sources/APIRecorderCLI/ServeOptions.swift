@@ -11,18 +11,7 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Port to listen on; 0 picks a free one (default: 8555 for serve, a free one for run).")
     var port: Int?
 
-    @Option(help: "live, record, replay or record-if-missing (default: from the environment, else replay).")
-    var mode: String?
-
-    @Option(help: "The recordings root (default: the current folder).")
-    var root = "."
-
-    @Option(
-        name: .customLong("fallback-dir"),
-        help:
-            "A fallback folder for recordings without a test folder, relative to the root (default: recordings). Repeatable: look-ups try them in order, writes go to the first."
-    )
-    var fallbackDirs: [String] = []
+    @OptionGroup var recording: RecordingOptions
 
     @Option(help: "Write the session report to this file, as JSON, when the server stops (for api-recorder prune).")
     var reportFile: String?
@@ -98,8 +87,8 @@ struct ServeOptions: ParsableArguments {
         var configuration = ProxyConfiguration()
         configuration.host = host
         configuration.port = port ?? defaultPort
-        configuration.root = absolute(root)
-        configuration.fallbackDirectories = fallbackDirs.isEmpty ? ["recordings"] : fallbackDirs
+        configuration.root = absolute(recording.root)
+        configuration.fallbackDirectories = recording.fallbackDirectories
         configuration.reportFile = reportFile.map(absolute)
         if mergeReport {
             guard reportFile != nil else { throw ValidationError("--merge-report needs --report-file PATH") }
@@ -115,20 +104,7 @@ struct ServeOptions: ParsableArguments {
         guard upstreamConnections >= 1 else { throw ValidationError("--upstream-connections must be at least 1") }
         configuration.upstreamConnections = upstreamConnections
         configuration.environment = ProcessInfo.processInfo.environment
-        if let mode {
-            guard let parsed = RecordingMode(rawValue: mode) else {
-                throw ValidationError(
-                    "--mode \(mode) is not one of: \(RecordingMode.allCases.map(\.rawValue).joined(separator: ", "))"
-                )
-            }
-            configuration.mode = parsed
-        } else {
-            do {
-                configuration.mode = try RecordingMode.fromEnvironment(configuration.environment)
-            } catch {
-                throw ValidationError(error.description)
-            }
-        }
+        configuration.mode = try recording.resolvedMode(environment: configuration.environment)
         guard let pace = ReplayPace(rawValue: pace) else { throw ValidationError("--pace must be none or recorded") }
         configuration.pace = pace
         configuration.routes = try routes(
@@ -224,5 +200,41 @@ struct ServeOptions: ParsableArguments {
     private func absolute(_ path: String) -> String {
         URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
             .standardizedFileURL.path
+    }
+}
+
+/// Where recordings live and the mode: shared by `serve`, `run` and `tool`.
+struct RecordingOptions: ParsableArguments {
+    @Option(help: "live, record, replay or record-if-missing (default: from the environment, else replay).")
+    var mode: String?
+
+    @Option(help: "The recordings root (default: the current folder).")
+    var root = "."
+
+    @Option(
+        name: .customLong("fallback-dir"),
+        help:
+            "A fallback folder for recordings without a test folder, relative to the root (default: recordings). Repeatable: look-ups try them in order, writes go to the first."
+    )
+    var fallbackDirs: [String] = []
+
+    /// The fallback folders, `recordings` unless told otherwise.
+    var fallbackDirectories: [String] { fallbackDirs.isEmpty ? ["recordings"] : fallbackDirs }
+
+    /// `--mode`, else the mode variables of `environment`, else replay.
+    func resolvedMode(environment: [String: String]) throws -> RecordingMode {
+        guard let mode else {
+            do {
+                return try RecordingMode.fromEnvironment(environment)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+        guard let parsed = RecordingMode(rawValue: mode) else {
+            throw ValidationError(
+                "--mode \(mode) is not one of: \(RecordingMode.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        return parsed
     }
 }

@@ -32,17 +32,7 @@ struct ToolCommand: AsyncParsableCommand {
     @Option(name: .customLong("test-id"), help: "The test id: the folder the recording goes to.")
     var testID: String?
 
-    @Option(help: "live, record, replay or record-if-missing (default: from the environment, else replay).")
-    var mode: String?
-
-    @Option(help: "The recordings root (default: the current folder).")
-    var root = "."
-
-    @Option(
-        name: .customLong("fallback-dir"),
-        help: "A fallback folder for recordings without a test id (default: recordings). Repeatable."
-    )
-    var fallbackDirs: [String] = []
+    @OptionGroup var recording: RecordingOptions
 
     @Option(name: .customLong("type-name"), help: "Store the result typed, as this __type__.")
     var typeName: String?
@@ -61,27 +51,13 @@ struct ToolCommand: AsyncParsableCommand {
             throw ValidationError("--kwargs is not valid JSON: \(error)")
         }
         guard case .object = arguments else { throw ValidationError("--kwargs must be a JSON object") }
-        let mode: RecordingMode
-        if let name = self.mode {
-            guard let parsed = RecordingMode(rawValue: name) else {
-                throw ValidationError(
-                    "--mode \(name) is not one of: \(RecordingMode.allCases.map(\.rawValue).joined(separator: ", "))"
-                )
-            }
-            mode = parsed
-        } else {
-            do {
-                mode = try RecordingMode.fromEnvironment(ProcessInfo.processInfo.environment)
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        }
+        let mode = try recording.resolvedMode(environment: ProcessInfo.processInfo.environment)
         if mode.callsUpstream, command.isEmpty {
             throw ValidationError("\(mode.rawValue) mode runs the tool: give its command after --")
         }
         let store = RecordingStore(
-            root: root,
-            fallbackDirectories: fallbackDirs.isEmpty ? ["recordings"] : fallbackDirs,
+            root: recording.root,
+            fallbackDirectories: recording.fallbackDirectories,
             logger: logger
         )
         let recorder = Recorder(store: store, mode: mode, logger: logger)

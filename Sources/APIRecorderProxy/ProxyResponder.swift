@@ -42,17 +42,9 @@ struct ProxyResponder: HTTPResponder {
 
         let body: [UInt8]
         do {
-            var buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
-            body = buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch is NIOTooManyBytesError {
-            return errorResponse(
-                ExchangeError(
-                    status: 413,
-                    type: "request_too_large",
-                    message: "The request body is larger than --max-body (\(configuration.maxBodyBytes) bytes)."
-                ),
-                adapter: adapter
-            )
+            body = try await collectBody(request)
+        } catch let error as ExchangeError {
+            return errorResponse(error, adapter: adapter)
         }
 
         let upstreamKey = route.keyEnvironmentVariable.flatMap { configuration.environment[$0] }
@@ -68,6 +60,20 @@ struct ProxyResponder: HTTPResponder {
         )
         let upstream = Upstream(name: route.name, baseURL: route.upstream, transport: transport)
         return Self.response(await pipeline.respond(to: exchangeRequest, adapter: adapter, upstream: upstream))
+    }
+
+    /// The request's body, or a 413 `ExchangeError` when it is larger than `--max-body`.
+    private func collectBody(_ request: Request) async throws -> [UInt8] {
+        do {
+            var buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch is NIOTooManyBytesError {
+            throw ExchangeError(
+                status: 413,
+                type: "request_too_large",
+                message: "The request body is larger than --max-body (\(configuration.maxBodyBytes) bytes)."
+            )
+        }
     }
 
     /// The client's headers with the route's key in place of the client's, wherever the client put
@@ -148,17 +154,10 @@ struct ProxyResponder: HTTPResponder {
         case (.post, "/__recorder/tools/invoke"), (.post, "/__recorder/tools/result"):
             let json: JSONValue
             do {
-                var buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
-                json = try JSONValue(parsing: buffer.readBytes(length: buffer.readableBytes) ?? [])
-            } catch is NIOTooManyBytesError {
-                return errorResponse(
-                    ExchangeError(
-                        status: 413,
-                        type: "request_too_large",
-                        message: "The request body is larger than --max-body (\(configuration.maxBodyBytes) bytes)."
-                    )
-                )
-            } catch {
+                json = try JSONValue(parsing: try await collectBody(request))
+            } catch let error as ExchangeError {
+                return errorResponse(error)
+            } catch let error as JSONParseError {
                 return errorResponse(
                     ExchangeError(status: 400, type: "invalid_json", message: "The body is not valid JSON: \(error).")
                 )
