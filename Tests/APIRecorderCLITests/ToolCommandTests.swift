@@ -9,7 +9,11 @@ struct ToolCommandTests {
     private let testID = "tests/test_db.py::test_query"
 
     private func tool(_ arguments: [String], in directory: String) throws -> ProgramOutput {
-        try runProgram("/usr/bin/env", ["-u", "API_RECORDER_MODE", BuiltBinary.path, "tool"] + arguments, in: directory)
+        try runProgram(
+            "/usr/bin/env",
+            ["-u", "API_RECORDER_MODE", BuiltBinary.path, "tool"] + arguments,
+            in: directory
+        )
     }
 
     @Test func recordsWhatTheCommandPrintsAndReplaysItWithoutRunningIt() throws {
