@@ -79,6 +79,9 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Seconds a graceful shutdown waits for in-flight exchanges before cancelling them.")
     var shutdownGrace: Double = 10
 
+    @Option(help: "How many exchanges GET /__recorder/journal keeps (0: none).")
+    var journalSize = 1000
+
     /// The configuration these flags describe.
     /// - Parameters:
     ///   - defaultPort: the port when `--port` is not given.
@@ -101,6 +104,8 @@ struct ServeOptions: ParsableArguments {
         configuration.idleTimeout = idleTimeout == 0 ? nil : try seconds(idleTimeout, "--idle-timeout")
         configuration.headerTimeout = headerTimeout == 0 ? nil : try seconds(headerTimeout, "--header-timeout")
         configuration.shutdownGrace = try seconds(shutdownGrace, "--shutdown-grace", allowZero: true)
+        guard journalSize >= 0 else { throw ValidationError("--journal-size must be 0 or more") }
+        configuration.journalSize = journalSize
         guard upstreamConnections >= 1 else { throw ValidationError("--upstream-connections must be at least 1") }
         configuration.upstreamConnections = upstreamConnections
         configuration.environment = ProcessInfo.processInfo.environment

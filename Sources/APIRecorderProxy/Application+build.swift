@@ -3,6 +3,7 @@ import APIRecorderUpstream
 public import Hummingbird
 public import Logging
 import NIOCore
+import Prometheus
 public import ServiceLifecycle
 public import UnixSignals
 
@@ -13,7 +14,7 @@ public func makeRecorder(_ configuration: ProxyConfiguration, logger: Logger) ->
         fallbackDirectories: configuration.fallbackDirectories,
         logger: logger
     )
-    return Recorder(store: store, mode: configuration.mode, logger: logger)
+    return Recorder(store: store, mode: configuration.mode, journalSize: configuration.journalSize, logger: logger)
 }
 
 /// Builds the proxy application exactly as `api-recorder serve` runs it, so tests run what ships.
@@ -47,10 +48,13 @@ public func buildApplication(
     logger: Logger,
     onListening: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
+    // A registry of this server's own, not the process-wide one: tests run many servers at once.
+    let metrics = PrometheusCollectorRegistry()
     let pipeline = ExchangePipeline(
         recorder: recorder,
         pace: configuration.pace,
         upstreamTimeout: configuration.upstreamTimeout,
+        metrics: ExchangeMetrics(factory: PrometheusMetricsFactory(registry: metrics)),
         logger: logger
     )
     let transport = HTTPClientTransport(
@@ -66,6 +70,7 @@ public func buildApplication(
         transport: transport,
         testIdentity: TestIdentity(),
         tools: ToolEndpoint(timeout: configuration.upstreamTimeout),
+        metrics: metrics,
         logger: logger
     )
     var app = Application(

@@ -83,6 +83,8 @@ public struct ProxyConfiguration: Sendable {
     public var shutdownGrace: Duration = .seconds(10)
     /// The process environment, for `--upstream-key` variables.
     public var environment: [String: String] = [:]
+    /// How many exchanges `GET /__recorder/journal` keeps (0: none).
+    public var journalSize: Int = 1000
 
     public init() {}
 

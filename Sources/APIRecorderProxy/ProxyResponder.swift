@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 
 /// The proxy's front end: routing, test ids, request bodies, key injection, the control
 /// endpoints, and the conversion between Hummingbird's types and the shared ``ExchangePipeline``,
@@ -16,6 +17,8 @@ struct ProxyResponder: HTTPResponder {
     let testIdentity: TestIdentity
     /// Tool calls from clients (`/__recorder/tools/...`).
     let tools: ToolEndpoint
+    /// The pipeline's metrics, for `GET /__recorder/metrics`.
+    let metrics: PrometheusCollectorRegistry
     let logger: Logger
     /// Request headers that carry an API key by themselves (Gemini, Anthropic, Azure OpenAI).
     private static let keyHeaders = ["x-goog-api-key", "x-api-key", "api-key"]
@@ -148,9 +151,67 @@ struct ProxyResponder: HTTPResponder {
     /// - `GET /__recorder/environment` gives the variables that point unmodified clients at this
     ///   proxy (``ClientEnvironment``), as reached through the request's `Host`;
     /// - `POST /__recorder/tools/invoke` and `POST /__recorder/tools/result` record and replay
-    ///   tool calls (``ToolEndpoint``).
+    ///   tool calls (``ToolEndpoint``);
+    /// - `POST /__recorder/faults` sets the faults of a test id, `GET` lists what is left of
+    ///   them, `DELETE` clears them (`?test_id=ID`: one test's);
+    /// - `GET /__recorder/journal` lists the last exchanges (`?test_id=ID`: one test's);
+    /// - `GET /__recorder/metrics` answers the metrics in Prometheus' text format.
     private func control(_ request: Request, path: String) async throws -> Response {
+        let parameters = request.uri.queryParameters
+        /// `?test_id=ID` (empty: requests with no test id), or nothing.
+        let queriedTestID: String?? = parameters["test_id"].map { $0.isEmpty ? nil : String($0) }
         switch (request.method, path) {
+        case (.post, "/__recorder/faults"):
+            let json: JSONValue
+            do {
+                json = try JSONValue(parsing: try await collectBody(request))
+            } catch let error as ExchangeError {
+                return errorResponse(error)
+            } catch let error as JSONParseError {
+                return errorResponse(
+                    ExchangeError(status: 400, type: "invalid_json", message: "The body is not valid JSON: \(error).")
+                )
+            }
+            guard case .object(let object) = json, let list = object["faults"]?.arrayValue else {
+                return errorResponse(
+                    ExchangeError(
+                        status: 400,
+                        type: "invalid_request_error",
+                        message: #"Send {"test_id": "...", "faults": [{"status": 429, "times": 2}, ...]}."#
+                    )
+                )
+            }
+            let testID: String? =
+                object.index(of: "test_id") != nil
+                ? object["test_id"]?.stringValue : testIdentity.testID(for: request.headers)
+            var faults: [Fault] = []
+            for (index, item) in list.enumerated() {
+                do {
+                    faults.append(try Fault(json: item))
+                } catch {
+                    return errorResponse(
+                        ExchangeError(status: 400, type: "invalid_fault", message: "faults[\(index)]: \(error)")
+                    )
+                }
+            }
+            recorder.faults.set(faults, for: testID)
+            logger.debug("faults set", metadata: ["test_id": "\(testID ?? "none")", "faults": "\(faults)"])
+            return jsonResponse(faultsJSON(for: testID))
+        case (.get, "/__recorder/faults"):
+            return jsonResponse(faultsJSON(for: queriedTestID ?? testIdentity.currentTestID))
+        case (.delete, "/__recorder/faults"):
+            recorder.faults.clear(testID: queriedTestID)
+            return jsonResponse(["cleared": true])
+        case (.get, "/__recorder/journal"):
+            return jsonResponse(recorder.journal.json(testID: queriedTestID))
+        case (.get, "/__recorder/metrics"):
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(
+                status: .ok,
+                headers: headers,
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer()))
+            )
         case (.post, "/__recorder/tools/invoke"), (.post, "/__recorder/tools/result"):
             let json: JSONValue
             do {
@@ -209,7 +270,6 @@ struct ProxyResponder: HTTPResponder {
             logger.debug("current test id", metadata: ["test_id": "\(testID ?? "none")"])
             return jsonResponse(["test_id": testID.map(JSONValue.string) ?? .null])
         case (.get, "/__recorder/report"):
-            let parameters = request.uri.queryParameters
             if let testID = parameters["test_id"] {
                 return jsonResponse(recorder.report(forTestID: testID.isEmpty ? nil : String(testID)).json)
             }
@@ -224,11 +284,19 @@ struct ProxyResponder: HTTPResponder {
                     type: "not_found",
                     message:
                         "Unknown control endpoint \(request.method) \(path); use POST /__recorder/test, "
-                        + "GET /__recorder/report, GET /__recorder/environment, POST /__recorder/tools/invoke "
+                        + "GET /__recorder/report, GET /__recorder/environment, GET /__recorder/journal, "
+                        + "GET /__recorder/metrics, POST|GET|DELETE /__recorder/faults, POST /__recorder/tools/invoke "
                         + "or POST /__recorder/tools/result."
                 )
             )
         }
+    }
+
+    private func faultsJSON(for testID: String?) -> JSONValue {
+        [
+            "test_id": testID.map(JSONValue.string) ?? .null,
+            "faults": .array(recorder.faults.faults(for: testID).map(\.json)),
+        ]
     }
 
     private func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {

@@ -82,6 +82,10 @@ public struct RecordingScope: Sendable {
         onMiss?(error)
     }
 
+    /// The exchanges of this scope's test so far, oldest first (the proxy's `GET
+    /// /__recorder/journal?test_id=`).
+    public var journal: [JournalEntry] { recorder.journal.entries(testID: .some(testID)) }
+
     // MARK: Tools
 
     /// Records or replays a tool call under this scope's test id (see

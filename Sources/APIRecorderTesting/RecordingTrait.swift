@@ -19,6 +19,8 @@ public struct RecordingTrait: TestTrait, SuiteTrait, TestScoping {
     /// any test runs (FoundationNetworking consults a globally registered protocol only when it
     /// was registered before the process made its first URLSession).
     public var installsURLProtocolGlobally = false
+    /// Faults applied to the test's exchanges, in order (``Fault``; each for its `times`).
+    public var faults: [Fault] = []
 
     public func prepare(for test: Test) async throws {
         if installsURLProtocolGlobally { RecordingURLProtocol.installGlobally() }
@@ -39,6 +41,7 @@ public struct RecordingTrait: TestTrait, SuiteTrait, TestScoping {
     ) async throws {
         let place = Self.testPlace(of: test)
         var scope = try RecordingScope(root: root ?? place.root, mode: mode, testID: place.testID)
+        scope.recorder.faults.set(faults, for: place.testID)
         // A miss in the test's own task fails the test at once. URLSession reports from its own
         // threads, where no test is current: those misses are kept and reported when the test ends.
         let lateMisses = Mutex<[RecorderError]>([])
@@ -103,11 +106,14 @@ extension Trait where Self == RecordingTrait {
     ///   - globalURLProtocol: install ``RecordingURLProtocol`` globally, for `URLSession.shared`
     ///     and other sessions the test does not set up; requests find their test by `X-Test-ID`,
     ///     or go to the one test scope running.
+    ///   - faults: failures injected into the test's exchanges, in order, in every mode
+    ///     (`[.status(429, retryAfter: 0, times: 2)]`: two rate limits, then the real answer).
     public static func recording(
         mode: RecordingMode? = nil,
         root: String? = nil,
-        globalURLProtocol: Bool = false
+        globalURLProtocol: Bool = false,
+        faults: [Fault] = []
     ) -> Self {
-        RecordingTrait(mode: mode, root: root, installsURLProtocolGlobally: globalURLProtocol)
+        RecordingTrait(mode: mode, root: root, installsURLProtocolGlobally: globalURLProtocol, faults: faults)
     }
 }

@@ -35,6 +35,31 @@ struct TraitTests {
         }
     }
 
+    @Test(.recording(mode: .live, root: Roots.empty, faults: [.status(503, times: 1), .delay(.milliseconds(50))]))
+    func faultsApplyToTheTestsExchangesInOrderAndAreJournaled() async throws {
+        let scope = try #require(RecordingScope.current)
+        let unavailable = await scope.perform(
+            method: "POST",
+            url: "http://127.0.0.1:9/v1/chat/completions",
+            headers: [],
+            body: chatBody("never sent")
+        )
+        #expect(unavailable.status == 503)
+        #expect(try JSONValue(parsing: try await unavailable.collectBody())["error"]?["type"] == "service_unavailable")
+        // The next fault, a delay, lets the exchange run: live, to a closed port.
+        let started = ContinuousClock.now
+        let refused = await scope.perform(
+            method: "POST",
+            url: "http://127.0.0.1:9/v1/chat/completions",
+            headers: [],
+            body: chatBody("sent late")
+        )
+        #expect(refused.status == 502 && ContinuousClock.now - started >= .milliseconds(50))
+        #expect(scope.journal.map(\.outcome) == [.fault, .error])
+        #expect(scope.journal.map(\.fault) == ["status=503; times=1", "delay=50ms"])
+        #expect(scope.recorder.report(forTestID: scope.testID).faults == 2)
+    }
+
     @Test(.recording(mode: .replay, root: Roots.empty))
     func aMissFailsTheTestWithTheHashAndHowToRecord() async throws {
         let scope = try #require(RecordingScope.current)

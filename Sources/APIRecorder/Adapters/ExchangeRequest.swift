@@ -67,6 +67,7 @@ package struct ExchangeRequest: Sendable {
     package static let localHeaders: Set<String> = [
         "host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer",
         "proxy-authorization", "accept-encoding", "x-test-id", "x-ogx-provider-data", "x-llamastack-provider-data",
+        "x-recorder-fault",
     ]
 
     /// The headers to send upstream: the client's, minus ``localHeaders``.

@@ -1,3 +1,4 @@
+import Foundation
 package import Logging
 
 /// How replayed streams are timed.
@@ -23,25 +24,133 @@ package struct ExchangePipeline: Sendable {
     package var pace: ReplayPace
     /// How long an upstream may take to send its response head, counted from when it is sent.
     package var upstreamTimeout: Duration
+    /// Where exchange metrics go (`nil`: nowhere).
+    package var metrics: ExchangeMetrics?
     let logger: Logger
 
     package init(
         recorder: Recorder,
         pace: ReplayPace = .none,
         upstreamTimeout: Duration = .seconds(300),
+        metrics: ExchangeMetrics? = nil,
         logger: Logger? = nil
     ) {
         self.recorder = recorder
         self.pace = pace
         self.upstreamTimeout = upstreamTimeout
+        self.metrics = metrics
         self.logger = logger ?? recorder.logger
     }
 
     /// Answers one HTTP exchange. Never throws: every failure is an error response in the
     /// adapter's shape.
+    ///
+    /// A fault set for the exchange (its `X-Recorder-Fault` header, or its test id's in
+    /// ``Recorder/faults``) is applied here, in every mode; every exchange is journaled and
+    /// measured when its answer ends.
     /// - Parameter upstream: where the request goes when it is forwarded (record and live modes).
     package func respond<Adapter: ProviderAdapter>(
         to request: ExchangeRequest,
+        adapter: Adapter,
+        upstream: Upstream
+    ) async -> ExchangeResponse {
+        let started = ContinuousClock.now
+        metrics?.started()
+        var entry = JournalEntry(
+            time: Date(),
+            testID: request.testID,
+            method: request.method,
+            path: request.path,
+            route: upstream.name,
+            hash: nil,
+            outcome: .error,
+            status: 0,
+            durationMilliseconds: 0,
+            fault: nil
+        )
+        let fault: Fault?
+        do {
+            fault = try FaultInjection.fault(for: request, table: recorder.faults)
+        } catch {
+            recorder.note(.failed(storeFailure: nil), testID: request.testID)
+            let refusal = ExchangeError(
+                status: 400,
+                type: "invalid_fault",
+                message: "The X-Recorder-Fault header is not a fault: \(error.description)."
+            )
+            return finished(errorResponse(refusal, adapter: adapter), entry: entry, started: started)
+        }
+        guard let fault else {
+            return finished(await answer(request, adapter: adapter, upstream: upstream), entry: entry, started: started)
+        }
+        entry.fault = fault.description
+        recorder.note(.faulted, testID: request.testID)
+        log(.info, "fault injected", request: request, metadata: ["fault": "\(fault)"])
+        if let delay = fault.delay { try? await Task.sleep(for: delay) }
+        var response: ExchangeResponse
+        if let status = fault.status {
+            let error = ExchangeError(
+                status: status,
+                type: FaultInjection.errorType(status),
+                message: "Injected by api-recorder (\(fault)): not forwarded and not recorded."
+            )
+            response = errorResponse(error, adapter: adapter)
+            if let retryAfter = fault.retryAfter { response.headers.append(("Retry-After", "\(retryAfter)")) }
+            response.outcome = .fault
+        } else if fault.malformed {
+            response = FaultInjection.malformedAnswer(for: request)
+            response.outcome = .fault
+        } else {
+            response = FaultInjection.shaped(await answer(request, adapter: adapter, upstream: upstream), by: fault)
+        }
+        return finished(response, entry: entry, started: started)
+    }
+
+    /// Journals and measures the exchange when its answer has been sent (a stream, at its end or cut).
+    private func finished(
+        _ response: ExchangeResponse,
+        entry: JournalEntry,
+        started: ContinuousClock.Instant
+    ) -> ExchangeResponse {
+        var answered = entry
+        answered.status = response.status
+        answered.hash = response.hash
+        let recorder = recorder
+        let metrics = metrics
+        let end: @Sendable (JournalOutcome) -> Void = { [answered] outcome in
+            var entry = answered
+            let elapsed = ContinuousClock.now - started
+            entry.outcome = outcome
+            entry.durationMilliseconds = elapsed.milliseconds
+            recorder.journal.append(entry)
+            if let metrics {
+                let route = entry.route ?? ""
+                metrics.ended(route: route, outcome: outcome)
+                if outcome == .recorded || outcome == .passedThrough { metrics.upstreamLatency(route: route, elapsed) }
+            }
+        }
+        let outcome = response.outcome
+        guard response.body.completeBytes == nil else {
+            end(outcome)
+            return response
+        }
+        var journaled = response
+        let body = response.body
+        journaled.body = .writer { emit in
+            do {
+                try await body.write(emit)
+            } catch {
+                end(outcome == .fault ? .fault : .error)
+                throw error
+            }
+            end(outcome)
+        }
+        return journaled
+    }
+
+    /// The exchange itself: prepare, decide, and replay, answer locally or forward.
+    private func answer<Adapter: ProviderAdapter>(
+        _ request: ExchangeRequest,
         adapter: Adapter,
         upstream: Upstream
     ) async -> ExchangeResponse {
@@ -68,13 +177,30 @@ package struct ExchangePipeline: Sendable {
                 recorder.note(.failed(storeFailure: nil), for: exchange)
                 log(.error, "refused", exchange: exchange, metadata: ["reason": "\(error.message)"])
             }
-            return errorResponse(ExchangeError(error), adapter: adapter, refusal: error)
+            var response = errorResponse(ExchangeError(error), adapter: adapter, refusal: error)
+            response.outcome = error.code == .recordingNotFound ? .missed : .error
+            response.hash = exchange.hash
+            return response
         }
 
+        var response = await answer(exchange, decision: decision, adapter: adapter, upstream: upstream)
+        response.hash = exchange.hash
+        return response
+    }
+
+    /// The exchange as `decision` says.
+    private func answer<Adapter: ProviderAdapter>(
+        _ exchange: PreparedExchange<Adapter.Details>,
+        decision: RecorderDecision,
+        adapter: Adapter,
+        upstream: Upstream
+    ) async -> ExchangeResponse {
         switch decision {
         case .answerLocally:
             recorder.note(.answeredLocally, for: exchange)
-            return render(adapter.localAnswer(for: exchange))
+            var response = render(adapter.localAnswer(for: exchange))
+            response.outcome = .replayed
+            return response
         case .replay(let hit):
             let plan: ReplayPlan
             do {
@@ -90,7 +216,9 @@ package struct ExchangePipeline: Sendable {
             }
             recorder.note(.replayed(paths: hit.paths), for: exchange)
             log(.info, "replayed", exchange: exchange, metadata: ["path": "\(hit.path)"])
-            return render(plan)
+            var response = render(plan)
+            response.outcome = .replayed
+            return response
         case .shareFailure(let failure):
             recorder.note(.failed(storeFailure: nil), for: exchange)
             let error =
@@ -178,7 +306,7 @@ package struct ExchangePipeline: Sendable {
         log(.info, "passed through", exchange: exchange, metadata: ["status": "\(response.status)"])
         let contentType = response.header("content-type")
         let body = response.body
-        return ExchangeResponse(
+        var passed = ExchangeResponse(
             status: response.status,
             headers: ResponseHeaderPolicy.headers(
                 contentType: contentType,
@@ -189,6 +317,8 @@ package struct ExchangePipeline: Sendable {
                 for try await chunk in body { try await emit(chunk) }
             }
         )
+        passed.outcome = .passedThrough
+        return passed
     }
 
     /// Record modes: forward, record, and answer as a replay of the recording will.
@@ -228,7 +358,7 @@ package struct ExchangePipeline: Sendable {
                 lease: lease
             )
             let body = response.body
-            return ExchangeResponse(
+            var recorded = ExchangeResponse(
                 status: 200,
                 headers: ResponseHeaderPolicy.headers(
                     contentType: transcoder.contentType,
@@ -237,6 +367,8 @@ package struct ExchangePipeline: Sendable {
                 ),
                 body: .writer { emit in try await tee.run(body, transcoder: transcoder, emit: emit) }
             )
+            recorded.outcome = .recorded
+            return recorded
         }
     }
 
@@ -276,10 +408,12 @@ package struct ExchangePipeline: Sendable {
         do {
             let plan = try adapter.replayPlan(for: recording, exchange: exchange)
             // The upstream's session headers, not the fresh ones a replay would issue.
-            return render(
+            var recorded = render(
                 plan,
                 headers: ResponseHeaderPolicy.headers(contentType: nil, isStream: false, upstream: response.headers)
             )
+            recorded.outcome = .recorded
+            return recorded
         } catch {
             let refusal = RecorderError(code: .corruptRecording, message: "\(path): corrupt recording: \(error.reason)")
             return errorResponse(ExchangeError(refusal), adapter: adapter, refusal: refusal)
@@ -315,7 +449,10 @@ package struct ExchangePipeline: Sendable {
             body: recorder.issuedIDs.restore(in: exchange.upstreamBody)
         )
         do {
-            return try await upstream.transport.send(request, timeout: upstreamTimeout)
+            let sent = ContinuousClock.now
+            let response = try await upstream.transport.send(request, timeout: upstreamTimeout)
+            metrics?.upstreamFirstByte(route: upstream.name ?? "", ContinuousClock.now - sent)
+            return response
         } catch {
             throw Self.upstreamFailure(error, upstream: upstream, midway: false)
         }

@@ -8,6 +8,11 @@ package struct ExchangeResponse: Sendable {
     /// Why the recorder refused the request (a miss, an unsafe test id, a corrupt recording), for
     /// front ends that report misses to the running test.
     package var refusal: RecorderError?
+    /// How the exchange ended, for the journal and the metrics (a stream that fails later is an
+    /// error).
+    package var outcome: JournalOutcome = .error
+    /// The request hash, when the request was understood.
+    package var hash: String?
 
     package init(
         status: Int,

@@ -67,6 +67,53 @@ extension ExchangePipeline {
             testID: testID,
             summary: RequestSummary(method: "TOOL", url: "\(provider).\(name)", model: nil)
         )
+        let started = ContinuousClock.now
+        var entry = JournalEntry(
+            time: Date(),
+            testID: testID,
+            method: "TOOL",
+            path: "\(provider).\(name)",
+            route: nil,
+            hash: request.hash,
+            outcome: .error,
+            status: 0,
+            durationMilliseconds: 0,
+            fault: nil
+        )
+        defer {
+            entry.durationMilliseconds = (ContinuousClock.now - started).milliseconds
+            recorder.journal.append(entry)
+        }
+        do {
+            let answer = try await invokeTool(
+                request,
+                provider: provider,
+                name: name,
+                arguments: arguments,
+                typeName: typeName,
+                call
+            )
+            switch answer.source {
+            case .replayed: entry.outcome = .replayed
+            case .recorded: entry.outcome = .recorded
+            case .passedThrough: entry.outcome = .passedThrough
+            }
+            return answer
+        } catch let error as RecorderError where error.code == .recordingNotFound {
+            entry.outcome = .missed
+            throw error
+        }
+    }
+
+    private func invokeTool(
+        _ request: RecorderRequest,
+        provider: String,
+        name: String,
+        arguments: JSONValue,
+        typeName: String?,
+        _ call: () async throws -> ToolCallOutcome
+    ) async throws -> ToolAnswer {
+        let testID = request.testID
         let metadata: Logger.Metadata = ["tool": "\(provider).\(name)", "test_id": "\(testID ?? "none")"]
         let decision: RecorderDecision
         do {

@@ -75,10 +75,16 @@ public final class Recorder: Sendable {
     /// The deterministic ids this session handed out, and the ids the upstream issued for them.
     package let issuedIDs = IssuedIDs()
     private let counters = Mutex(SessionReport.Counters())
+    /// The faults set for test ids, which the pipeline applies to their exchanges.
+    public let faults = FaultTable()
+    /// The last exchanges answered, for `GET /__recorder/journal` and ``RecordingScope``.
+    public let journal: Journal
 
-    public init(store: RecordingStore, mode: RecordingMode, logger: Logger? = nil) {
+    /// - Parameter journalSize: how many exchanges ``journal`` keeps (0: none).
+    public init(store: RecordingStore, mode: RecordingMode, journalSize: Int = 1000, logger: Logger? = nil) {
         self.store = store
         self.mode = mode
+        self.journal = Journal(capacity: journalSize)
         self.logger = logger ?? Logger(label: "api-recorder", factory: { _ in SwiftLogNoOpLogHandler() })
     }
 
@@ -207,7 +213,7 @@ public final class Recorder: Sendable {
     }
 
     private func report(of counters: SessionReport.Counters, testID: String?, unused: [String]) -> SessionReport {
-        SessionReport(
+        var report = SessionReport(
             mode: mode,
             root: store.root,
             hits: counters.hits,
@@ -222,5 +228,7 @@ public final class Recorder: Sendable {
             storeFailures: counters.storeFailures,
             testID: testID
         )
+        report.faults = counters.faults
+        return report
     }
 }

@@ -15,6 +15,9 @@ package enum ExchangeOutcome: Sendable {
     /// Answered with an error: a bad request, an upstream failure, a corrupt recording, or a
     /// recording that could not be saved (`storeFailure`, its reason).
     case failed(storeFailure: String?)
+    /// A fault was injected (``Fault``); counted besides the exchange's own outcome when the
+    /// exchange still ran (a delay, a cut stream), alone when the fault answered in its place.
+    case faulted
 }
 
 /// A replay miss, as the session report lists it.
@@ -84,6 +87,8 @@ public struct SessionReport: Sendable, Equatable {
     /// The test id a report of one test is of (`Recorder.report(forTestID:)`); `nil` for a
     /// whole session.
     public var testID: String?
+    /// Exchanges a fault was injected into.
+    public var faults = 0
 
     struct Counters {
         var hits = 0
@@ -91,6 +96,7 @@ public struct SessionReport: Sendable, Equatable {
         var recorded = 0
         var passedThrough = 0
         var errors = 0
+        var faults = 0
         var missedRequests: [MissedRequest] = []
         var written: [String] = []
         var storeFailures: [String] = []
@@ -122,6 +128,8 @@ public struct SessionReport: Sendable, Equatable {
             case .failed(let storeFailure):
                 errors += 1
                 if let storeFailure, storeFailures.count < 1000 { storeFailures.append(storeFailure) }
+            case .faulted:
+                faults += 1
             }
         }
     }
@@ -132,6 +140,7 @@ public struct SessionReport: Sendable, Equatable {
             "mode \(mode.rawValue): \(hits) replayed, \(misses) missed, \(recorded) recorded, "
             + "\(passedThrough) passed through, \(unused.count) unused recordings"
         if errors > 0 { line += ", \(errors) errors" }
+        if faults > 0 { line += ", \(faults) faults injected" }
         if !storeFailures.isEmpty { line += " (\(storeFailures.count) recordings could not be saved)" }
         return line
     }
@@ -148,7 +157,7 @@ public struct SessionReport: Sendable, Equatable {
             "written": .array(written.map(JSONValue.string)), "used": .array(used.map(JSONValue.string)),
             "unused": .array(unused.map(JSONValue.string)),
             "store_failures": .array(storeFailures.map(JSONValue.string)),
-            "test_id": testID.map(JSONValue.string) ?? .null,
+            "test_id": testID.map(JSONValue.string) ?? .null, "faults": .integer(faults),
         ]
     }
 }
@@ -194,6 +203,7 @@ extension SessionReport {
         let usedSet = Set(merged.used)
         merged.unused = Array(Set(unused).union(other.unused)).filter { !usedSet.contains($0) }.sorted()
         merged.storeFailures += other.storeFailures
+        merged.faults += other.faults
         return merged
     }
 
@@ -218,5 +228,6 @@ extension SessionReport {
             storeFailures: strings("store_failures"),
             testID: value["test_id"]?.stringValue
         )
+        faults = value["faults"]?.intValue ?? 0
     }
 }
