@@ -17,9 +17,9 @@ VENV=${API_RECORDER_VENV:-$REPO/.build/venv}
 PYTHON=${PYTHON:-python3}
 
 # Latest from PyPI; nothing is pinned. Edit this list to change what the suite needs.
-REQUIREMENTS=(openai anthropic tavily-python mcp ollama google-genai pytest pytest-timeout pytest-xdist)
+REQUIREMENTS=(openai anthropic tavily-python mcp ollama google-genai pytest pytest-timeout pytest-xdist prometheus-client)
 # Modules that must import for the venv to count as ready (one per requirement).
-MODULES=(openai anthropic tavily mcp ollama google.genai pytest pytest_timeout xdist)
+MODULES=(openai anthropic tavily mcp ollama google.genai pytest pytest_timeout xdist prometheus_client)
 
 log() { echo "python-env: $*" >&2; }
 

@@ -87,6 +87,31 @@ class ControlClient:
         query = urllib.parse.urlencode({"test_id": test_id or ""}, quote_via=urllib.parse.quote)
         return self._call("GET", "/__recorder/report?" + query)
 
+    def set_faults(self, test_id: str | None, faults: list[dict[str, Any]]) -> dict[str, Any]:
+        """Sets the faults of `test_id` (JSON form: `{"status": 429, "times": 2}`, or `{"spec":
+        "status=429; times=2"}`), applied to its requests in order."""
+        return self._call("POST", "/__recorder/faults", {"test_id": test_id, "faults": faults})
+
+    def clear_faults(self, test_id: str | None = None, *, every_test: bool = False) -> None:
+        """Clears the faults of `test_id` (requests with none when `None`), or of every test."""
+        query = "" if every_test else "?" + urllib.parse.urlencode({"test_id": test_id or ""})
+        self._call("DELETE", "/__recorder/faults" + query)
+
+    def journal(self, test_id: str | None = None, *, every_test: bool = False) -> list[dict[str, Any]]:
+        """The journal's entries (`time`, `test_id`, `method`, `path`, `hash`, `outcome`, `status`,
+        `duration_ms`, `fault`), oldest first: of `test_id`, or of every test."""
+        query = "" if every_test else "?" + urllib.parse.urlencode({"test_id": test_id or ""})
+        return self._call("GET", "/__recorder/journal" + query)["entries"]
+
+    def metrics(self) -> str:
+        """The metrics, in Prometheus' text format."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(self.url + "/__recorder/metrics", timeout=self.timeout) as response:
+                return response.read().decode()
+        except (OSError, ValueError) as error:
+            raise ProxyError(f"GET {self.url}/__recorder/metrics: {error}") from None
+
     def environment(self) -> dict[str, Any]:
         """`{"variables", "placeholders", "routes"}`: what points unmodified clients at the proxy."""
         return self._call("GET", "/__recorder/environment")

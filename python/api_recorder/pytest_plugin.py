@@ -12,7 +12,11 @@ or `$API_RECORDER_MODE`). Then, in each pytest process (each pytest-xdist worker
   go to `recordings/` beside the test file, and it is cleared after the test;
 - a request with no recording in replay mode fails the test that made it, with the proxy's
   diagnosis (the nearest recording and what differs), even when the code under test caught the
-  HTTP error.
+  HTTP error;
+- `@pytest.mark.api_recorder_fault(...)` injects faults into the test's requests, in order:
+  `api_recorder_fault("status=429; retry-after=0; times=2")` or the JSON form's keys
+  (`api_recorder_fault(status=529)`, `cut_after=3`, `delay_ms=300`, `event_delay_ms=50`,
+  `malformed=True`, `times=N`).
 """
 from __future__ import annotations
 
@@ -26,6 +30,14 @@ import pytest
 from ._proxy import MODES, ControlClient, ProxyError, Server
 
 _SESSION = pytest.StashKey["RecorderSession"]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "api_recorder_fault(spec=None, **keys): inject a fault into the test's API calls through api-recorder "
+        "(spec: \"status=429; retry-after=0; times=2\"; keys: status, retry_after, times, delay_ms, cut_after, "
+        "event_delay_ms, malformed); several apply in the order written")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,7 +103,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     session = item.config.stash.get(_SESSION, None)
     if session is not None:
-        session.begin(_test_id(item, session.root))
+        session.begin(_test_id(item, session.root), _faults(item))
     try:
         yield
     finally:
@@ -162,6 +174,8 @@ class RecorderSession:
         # Why the proxy could not be told of the current test, to fail it with.
         self.broken: str | None = None
         self._reported = 0
+        # Whether the current test has faults to clear when it ends.
+        self._faulted = False
         self._saved_environment: dict[str, str | None] = {}
 
     @classmethod
@@ -212,19 +226,29 @@ class RecorderSession:
             self._saved_environment[name] = os.environ.get(name)
         os.environ[name] = value
 
-    def begin(self, test_id: str) -> None:
+    def begin(self, test_id: str, faults: list[dict[str, Any]] = ()) -> None:
         self.test_id = test_id
         self._reported = 0
         self.broken = None
+        self._faulted = bool(faults)
         try:
             self.control.set_test(test_id)
         except ProxyError as error:
             log = self.server.log_tail() if self.server else ""
             self.broken = f"api-recorder: could not set the test id on the proxy: {error}\n{log}"
+            return
+        if faults:
+            try:
+                self.control.set_faults(test_id, list(faults))
+            except ProxyError as error:
+                self.broken = f"api-recorder: the api_recorder_fault marks were refused: {error}"
 
     def end(self) -> None:
-        self.test_id = None
+        test_id, self.test_id = self.test_id, None
         try:
+            if self._faulted:
+                self._faulted = False
+                self.control.clear_faults(test_id)
             self.control.set_test(None)
         except ProxyError:
             pass  # the next test's begin says so
@@ -293,6 +317,31 @@ class RecorderHandle:
     def misses(self) -> list[dict[str, Any]]:
         """This test's requests with no recording, each with its `diagnosis`."""
         return list(self._session.test_report().get("misses", []))
+
+    def journal(self) -> list[dict[str, Any]]:
+        """This test's exchanges so far, oldest first: `outcome` (`replayed`, `missed`,
+        `recorded`, `passed_through`, `fault`, `error`), `status`, `duration_ms`, `fault`, ..."""
+        return self._session.control.journal(self._session.test_id)
+
+    def inject(self, spec: str | None = None, **keys: Any) -> None:
+        """Sets faults for the rest of this test, as the `api_recorder_fault` mark does."""
+        self._session.control.set_faults(self._session.test_id, [_fault_json(spec, keys)])
+        self._session._faulted = True
+
+
+def _faults(item: pytest.Item) -> list[dict[str, Any]]:
+    """The test's `api_recorder_fault` marks in the order written (class and module marks after)."""
+    marks = list(item.iter_markers("api_recorder_fault"))
+    own = [mark for mark in getattr(item, "own_markers", []) if mark.name == "api_recorder_fault"]
+    # Decorators apply bottom first, so a function's own marks are listed in reverse.
+    ordered = list(reversed(own)) + [mark for mark in marks if mark not in own]
+    return [_fault_json(mark.args[0] if mark.args else None, dict(mark.kwargs)) for mark in ordered]
+
+
+def _fault_json(spec: str | None, keys: dict[str, Any]) -> dict[str, Any]:
+    if spec is not None and keys:
+        raise pytest.UsageError("api_recorder_fault: give a spec string or keys, not both")
+    return {"spec": spec} if spec is not None else keys
 
 
 def _describe(misses: list[dict[str, Any]], session: RecorderSession) -> str:
