@@ -93,6 +93,7 @@ let package = Package(
             dependencies: [
                 "APIRecorder",
                 "APIRecorderProxy",
+                "APIRecorderUpstream",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -17,7 +17,7 @@ struct APIRecorderCommand: AsyncParsableCommand {
         version: version,
         subcommands: [
             ServeCommand.self, RunCommand.self, HashCommand.self, VerifyCommand.self, ShowCommand.self,
-            ExplainCommand.self, PruneCommand.self, ToolCommand.self,
+            ExplainCommand.self, PruneCommand.self, ToolCommand.self, DriftCommand.self,
         ]
     )
 }
