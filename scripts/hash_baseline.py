@@ -6,6 +6,8 @@ baseline that `scripts/bench-hash.sh` measures the Swift implementation against.
 second, independent reading of the rules: `--check` compares each file's name with its hash.
 
 usage: hash_baseline.py [--check] [--repeat N] DIR...
+       hash_baseline.py --print DIR...     (what `api-recorder hash DIR...` prints, as a whole
+                                            command: `<hash>  <path>` per file)
 """
 import hashlib
 import json
@@ -112,7 +114,20 @@ def recording_files(roots):
                     yield os.path.join(folder, name)
 
 
+def print_hashes(roots):
+    """`api-recorder hash` as a plain Python command: read, parse, hash and print each file."""
+    out = []
+    for path in recording_files(roots or ["."]):
+        with open(path, "rb") as f:
+            rec = json.loads(f.read())
+        out.append(f"{sha256_hex(canonical(recording_identity(rec)))}  {path}\n")
+    sys.stdout.write("".join(out))
+    return 0
+
+
 def main(argv):
+    if "--print" in argv:
+        return print_hashes([a for a in argv if not a.startswith("--")])
     check = "--check" in argv
     repeat = 1
     if "--repeat" in argv:

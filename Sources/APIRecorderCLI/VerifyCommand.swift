@@ -31,41 +31,44 @@ struct VerifyCommand: ParsableCommand {
         let files = RecordingVerifier.recordingFiles(in: paths.isEmpty ? ["."] : paths)
         var counts = (ok: 0, misnamed: 0, notCanonical: 0, unreadable: 0)
         var remaining = 0
-        for path in files {
-            let report = RecordingVerifier.verify(path: path)
-            if report.isOK {
-                counts.ok += 1
-                continue
-            }
-            for problem in report.problems {
-                switch problem {
-                case .unreadable: counts.unreadable += 1
-                case .misnamed: counts.misnamed += 1
-                case .notCanonical: counts.notCanonical += 1
+        // Verified on every core, a batch at a time (a report holds its parsed recording).
+        for batch in files.batches(of: 256) {
+            for report in Array(batch).concurrentMap(RecordingVerifier.verify(path:)) {
+                let path = report.path
+                if report.isOK {
+                    counts.ok += 1
+                    continue
                 }
-                print("\(path): \(problem)")
-            }
-            guard fix else {
-                remaining += 1
-                continue
-            }
-            do {
-                switch try RecordingVerifier.fix(report) {
-                case .fixed(let newPath):
-                    print("\(path): fixed -> \(newPath)")
-                    logger.info("fixed", metadata: ["path": "\(path)", "now": "\(newPath)"])
-                case .conflict(let existing):
-                    remaining += 1
-                    print("\(path): not fixed: \(existing) exists with other content")
-                case .notFixable:
-                    remaining += 1
-                    print("\(path): not fixed: unreadable files need a human")
-                case .unchanged:
-                    break
+                for problem in report.problems {
+                    switch problem {
+                    case .unreadable: counts.unreadable += 1
+                    case .misnamed: counts.misnamed += 1
+                    case .notCanonical: counts.notCanonical += 1
+                    }
+                    print("\(path): \(problem)")
                 }
-            } catch {
-                remaining += 1
-                print("\(path): not fixed: \(error)")
+                guard fix else {
+                    remaining += 1
+                    continue
+                }
+                do {
+                    switch try RecordingVerifier.fix(report) {
+                    case .fixed(let newPath):
+                        print("\(path): fixed -> \(newPath)")
+                        logger.info("fixed", metadata: ["path": "\(path)", "now": "\(newPath)"])
+                    case .conflict(let existing):
+                        remaining += 1
+                        print("\(path): not fixed: \(existing) exists with other content")
+                    case .notFixable:
+                        remaining += 1
+                        print("\(path): not fixed: unreadable files need a human")
+                    case .unchanged:
+                        break
+                    }
+                } catch {
+                    remaining += 1
+                    print("\(path): not fixed: \(error)")
+                }
             }
         }
         // Interrupted writes (a process killed between writing and renaming) leave temporary files.

@@ -36,6 +36,23 @@ struct CommandLineTests {
         #expect(output.stdout == "aa152c7d111f58cc0fe23fc14264ffc74e4938b686527481b55a207e1d20cb90  \(Self.seedFile)\n")
     }
 
+    @Test(.enabled(if: Shared.isAvailable, Shared.skipMessage))
+    func hashWalksFoldersAndKeepsTheirOrderOnEveryCore() throws {
+        let sample = Shared.root.appendingPathComponent("corpus-sample").path
+        let output = try BuiltBinary.run(["hash", sample])
+        #expect(output.status == 0, "\(output.stderr)")
+        let lines = output.stdout.split(separator: "\n")
+        let files = RecordingVerifier.recordingFiles(in: [sample])
+        #expect(lines.count == files.count && files.count > 50)
+        for (line, file) in zip(lines, files) {
+            // Every reference file is named by its hash: the fast path agrees with the full parse.
+            let name = file.split(separator: "/").last.map(String.init) ?? ""
+            let expected = try Recording(contentsOfFile: file).fileName()
+            #expect(line == "\(try Recording(contentsOfFile: file).hash)  \(file)")
+            #expect(name == expected)
+        }
+    }
+
     @Test func hashNamesTheFileAndReasonOnError() throws {
         let directory = try TemporaryDirectory()
         let broken = try directory.write("recordings/broken.json", Array("{\"request\": [}".utf8))

@@ -322,6 +322,38 @@ struct PipelineTests {
         #expect(report.recorded == 1 && report.hits == 7)
     }
 
+    @Test func aRenderedReplayIsKeptUntilItsFileChanges() async throws {
+        let transport = ScriptedTransport { _ in
+            .response(
+                status: 200,
+                contentType: "application/json",
+                chunks: [Array(#"{"id": "x", "object": "chat.completion", "choices": [], "model": "first"}"#.utf8)]
+            )
+        }
+        let harness = try PipelineHarness(transport: transport)
+        let request = exchangeRequest("/chat/completions", body: Self.chat)
+        _ = await harness.send(request, adapter: OpenAIAdapter(), mode: .record)
+        let replay = harness.pipeline(.replay)
+        let first = await harness.send(request, adapter: OpenAIAdapter(), mode: .replay, pipeline: replay)
+        let again = await harness.send(request, adapter: OpenAIAdapter(), mode: .replay, pipeline: replay)
+        #expect(first.json?["model"] == "first" && again.body == first.body)
+        // Another process rewrites the file (same name, other content): the next replay shows it.
+        let file = try #require(harness.recordings.first)
+        let path = harness.directory.path + "/" + file
+        var recording = try JSONValue(parsing: try readBytes(path))
+        guard case .object(var top) = recording, case .object(var response)? = top["response"],
+            case .object(var body)? = response["body"], case .object(var data)? = body["__data__"]
+        else { throw RecordingError("unexpected recording shape") }
+        data["model"] = "second, and longer"
+        body["__data__"] = .object(data)
+        response["body"] = .object(body)
+        top["response"] = .object(response)
+        recording = .object(top)
+        _ = try harness.directory.write(file, recording.fileBytes())
+        let changed = await harness.send(request, adapter: OpenAIAdapter(), mode: .replay, pipeline: replay)
+        #expect(changed.json?["model"] == "second, and longer")
+    }
+
     // MARK: What cannot be saved
 
     @Test(arguments: [

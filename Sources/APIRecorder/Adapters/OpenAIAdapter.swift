@@ -310,6 +310,11 @@ package struct OpenAIAdapter: ProviderAdapter {
 
     // MARK: Replay
 
+    /// The plan depends on the recording and the endpoint only.
+    package func replayCacheKey(for exchange: PreparedExchange<Details>) -> String? {
+        "openai:\(exchange.details.kind)"
+    }
+
     package func replayPlan(
         for recording: Recording,
         exchange: PreparedExchange<Details>

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A provider's rules: how its requests are identified, how its live responses are recorded, and
 /// how a recording is answered. The ``ExchangePipeline`` runs every exchange through one adapter;
 /// adapters know nothing of modes, leases, upstreams or front ends.
@@ -29,11 +31,32 @@ package protocol ProviderAdapter: Sendable {
 
     /// The answer to an exchange that is never recorded, in replay mode.
     func localAnswer(for exchange: PreparedExchange<Details>) -> ReplayPlan
+
+    /// What ``replayPlan(for:exchange:)`` depends on besides the recording, when that is all it
+    /// depends on: replays with the same key answer the same bytes, so the plan is kept with the
+    /// parsed recording and a hit renders nothing. `nil` (the default) renders every time.
+    func replayCacheKey(for exchange: PreparedExchange<Details>) -> String?
 }
 
 extension ProviderAdapter {
     package func localAnswer(for exchange: PreparedExchange<Details>) -> ReplayPlan {
         ReplayPlan(status: 204, contentType: "application/json", body: .whole([]))
+    }
+
+    package func replayCacheKey(for exchange: PreparedExchange<Details>) -> String? { nil }
+}
+
+/// The replay plans rendered from one parsed recording, by ``ProviderAdapter/replayCacheKey(for:)``.
+/// Kept with the recording in the store's cache, so a changed file (a new stamp) starts afresh.
+package final class ReplayRenderings: Sendable {
+    private let plans = Mutex<[String: ReplayPlan]>([:])
+
+    package init() {}
+
+    package func plan(_ key: String) -> ReplayPlan? { plans.withLock { $0[key] } }
+
+    package func keep(_ plan: ReplayPlan, for key: String) {
+        plans.withLock { $0[key] = plan }
     }
 }
 

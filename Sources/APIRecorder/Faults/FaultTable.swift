@@ -5,12 +5,17 @@ import Synchronization
 /// requests, then the next one in the list does, and so on.
 public final class FaultTable: Sendable {
     private let table = Mutex<[String: [Fault]]>([:])
+    /// How many test ids have faults: every exchange asks, and almost always there are none.
+    private let count = Atomic<Int>(0)
 
     public init() {}
 
     /// Sets (replacing any) the faults of `testID`; `nil` is requests with no test id.
     public func set(_ faults: [Fault], for testID: String?) {
-        table.withLock { $0[testID ?? ""] = faults.isEmpty ? nil : faults }
+        table.withLock { table in
+            table[testID ?? ""] = faults.isEmpty ? nil : faults
+            count.store(table.count, ordering: .releasing)
+        }
     }
 
     /// Clears the faults of `testID`, or of every test id.
@@ -20,6 +25,7 @@ public final class FaultTable: Sendable {
             case .none: table.removeAll()
             case .some(let id): table[id ?? ""] = nil
             }
+            count.store(table.count, ordering: .releasing)
         }
     }
 
@@ -30,9 +36,10 @@ public final class FaultTable: Sendable {
 
     /// The fault for the next request of `testID`, counted against its `times`.
     package func take(for testID: String?) -> Fault? {
-        // Most exchanges run with no faults set: one lock and an empty check.
-        table.withLock { table -> Fault? in
-            guard !table.isEmpty, var faults = table[testID ?? ""], let first = faults.first else { return nil }
+        // Most exchanges run with no faults set: one atomic load.
+        guard count.load(ordering: .acquiring) > 0 else { return nil }
+        return table.withLock { table -> Fault? in
+            guard var faults = table[testID ?? ""], let first = faults.first else { return nil }
             if let times = first.times {
                 if times <= 1 {
                     faults.removeFirst()
@@ -40,6 +47,7 @@ public final class FaultTable: Sendable {
                     faults[0].times = times - 1
                 }
                 table[testID ?? ""] = faults.isEmpty ? nil : faults
+                count.store(table.count, ordering: .releasing)
             }
             return first
         }

@@ -10,7 +10,7 @@ import Synchronization
 package final class ExchangeMetrics: Sendable {
     private let factory: any MetricsFactory
     private let inFlight: Meter
-    private let counters = Mutex<[String: Counter]>([:])
+    private let counters = Mutex<[CounterKey: Counter]>([:])
     private let latencies = Mutex<[String: Timer]>([:])
     private let firstBytes = Mutex<[String: Timer]>([:])
 
@@ -26,7 +26,7 @@ package final class ExchangeMetrics: Sendable {
 
     func ended(route: String, outcome: JournalOutcome) {
         inFlight.decrement()
-        let key = route + "\u{0}" + outcome.rawValue
+        let key = CounterKey(route: route, outcome: outcome)
         let counter = counters.withLock { counters in
             if let counter = counters[key] { return counter }
             let counter = Counter(
@@ -38,6 +38,11 @@ package final class ExchangeMetrics: Sendable {
             return counter
         }
         counter.increment()
+    }
+
+    private struct CounterKey: Hashable {
+        var route: String
+        var outcome: JournalOutcome
     }
 
     /// From sending the request upstream to the end of its answer.

@@ -115,37 +115,44 @@ package struct ExchangePipeline: Sendable {
         var answered = entry
         answered.status = response.status
         answered.hash = response.hash
-        let recorder = recorder
-        let metrics = metrics
-        let end: @Sendable (JournalOutcome) -> Void = { [answered] outcome in
-            var entry = answered
-            let elapsed = ContinuousClock.now - started
-            entry.outcome = outcome
-            entry.durationMilliseconds = elapsed.milliseconds
-            recorder.journal.append(entry)
-            if let metrics {
-                let route = entry.route ?? ""
-                metrics.ended(route: route, outcome: outcome)
-                if outcome == .recorded || outcome == .passedThrough { metrics.upstreamLatency(route: route, elapsed) }
-            }
-        }
         let outcome = response.outcome
         guard response.body.completeBytes == nil else {
-            end(outcome)
+            Self.end(answered, outcome: outcome, started: started, recorder: recorder, metrics: metrics)
             return response
         }
         var journaled = response
         let body = response.body
-        journaled.body = .writer { emit in
+        let (recorder, metrics) = (recorder, metrics)
+        journaled.body = .writer { [answered] emit in
             do {
                 try await body.write(emit)
             } catch {
-                end(outcome == .fault ? .fault : .error)
+                let failed: JournalOutcome = outcome == .fault ? .fault : .error
+                Self.end(answered, outcome: failed, started: started, recorder: recorder, metrics: metrics)
                 throw error
             }
-            end(outcome)
+            Self.end(answered, outcome: outcome, started: started, recorder: recorder, metrics: metrics)
         }
         return journaled
+    }
+
+    private static func end(
+        _ entry: JournalEntry,
+        outcome: JournalOutcome,
+        started: ContinuousClock.Instant,
+        recorder: Recorder,
+        metrics: ExchangeMetrics?
+    ) {
+        var entry = entry
+        let elapsed = ContinuousClock.now - started
+        entry.outcome = outcome
+        entry.durationMilliseconds = elapsed.milliseconds
+        recorder.journal.append(entry)
+        if let metrics {
+            let route = entry.route ?? ""
+            metrics.ended(route: route, outcome: outcome)
+            if outcome == .recorded || outcome == .passedThrough { metrics.upstreamLatency(route: route, elapsed) }
+        }
     }
 
     /// The exchange itself: prepare, decide, and replay, answer locally or forward.
@@ -204,7 +211,13 @@ package struct ExchangePipeline: Sendable {
         case .replay(let hit):
             let plan: ReplayPlan
             do {
-                plan = try adapter.replayPlan(for: hit.recording, exchange: exchange)
+                let key = adapter.replayCacheKey(for: exchange)
+                if let key, let rendered = hit.renderings.plan(key) {
+                    plan = rendered
+                } else {
+                    plan = try adapter.replayPlan(for: hit.recording, exchange: exchange)
+                    if let key { hit.renderings.keep(plan, for: key) }
+                }
             } catch {
                 let refusal = RecorderError(
                     code: .corruptRecording,

@@ -13,13 +13,17 @@ struct RecordedRequest: Sendable {
 /// A recording found on disk.
 public struct StoredRecording: Sendable {
     public let recording: Recording
+    /// The replay plans already rendered from this parse of the file.
+    package let renderings: ReplayRenderings
     /// The file it came from (for a model-list union, the first of its files).
     public let path: String
     /// Every file it came from: the one, or all the files of a model-list union.
     public let paths: [String]
 
-    init(recording: Recording, path: String, paths: [String]? = nil) {
+    init(recording: Recording, path: String, paths: [String]? = nil, renderings: ReplayRenderings = ReplayRenderings())
+    {
         self.recording = recording
+        self.renderings = renderings
         self.path = path
         self.paths = paths ?? [path]
     }
@@ -45,13 +49,26 @@ public final class RecordingStore: Sendable {
     public let fallbackDirectories: [String]
     /// The fallback folder recordings are written to.
     public var fallbackDirectory: String { fallbackDirectories[0] }
+    /// The root with its trailing `/`, what relative paths drop.
+    private let rootPrefix: String
     private let logger: Logger
     private let state = Mutex(State())
-    /// How many parsed recordings the cache keeps before it starts over.
+    /// How many entries each cache keeps before it starts over.
     private let cacheLimit = 8192
+    /// How many bytes of files the parsed cache keeps before it starts over: a parsed recording
+    /// takes a few times its file's size, and a run may replay a whole tree of them.
+    private let parsedByteLimit = 8 << 20
+
+    private struct Parsed {
+        var stamp: FileSystem.Stamp
+        var recording: Recording
+        var renderings: ReplayRenderings
+    }
 
     private struct State {
-        var parsed: [String: (stamp: FileSystem.Stamp, recording: Recording)] = [:]
+        var parsed: [String: Parsed] = [:]
+        /// The file bytes behind ``parsed``.
+        var parsedBytes = 0
         var listings: [String: (stamp: FileSystem.Stamp?, names: [String])] = [:]
         /// The folders searched for each test id seen (a test sends many requests).
         var searched: [String: [String]] = [:]
@@ -76,6 +93,7 @@ public final class RecordingStore: Sendable {
     public init(root: String, fallbackDirectories: [String], logger: Logger? = nil) {
         let root = FileSystem.absolute(root)
         self.root = root
+        rootPrefix = root == "/" ? "/" : root + "/"
         var folders: [String] = []
         for folder in fallbackDirectories.isEmpty ? ["recordings"] : fallbackDirectories {
             let absolute =
@@ -89,7 +107,8 @@ public final class RecordingStore: Sendable {
     /// `path` relative to the root, when it lies under it.
     public func relativePath(_ path: String) -> String {
         let absolute = path.hasPrefix("/") ? path : FileSystem.absolute(path)
-        return absolute.hasPrefix(root + "/") ? String(absolute.dropFirst(root.count + 1)) : absolute
+        guard absolute.utf8.starts(with: rootPrefix.utf8) else { return absolute }
+        return String(Substring(absolute.utf8.dropFirst(rootPrefix.utf8.count)))
     }
 
     // MARK: Layout
@@ -133,9 +152,9 @@ public final class RecordingStore: Sendable {
     public func lookup(hash: String, testID: String?) throws(StoreError) -> StoredRecording? {
         for folder in try searchedDirectories(forTestID: testID) {
             let path = "\(folder)/\(hash).json"
-            if let recording = try load(path) {
+            if let parsed = try loadParsed(path) {
                 logger.debug("recording found", metadata: ["hash": "\(hash)", "path": "\(path)"])
-                return StoredRecording(recording: recording, path: path)
+                return StoredRecording(recording: parsed.recording, path: path, renderings: parsed.renderings)
             }
         }
         logger.debug("recording not found", metadata: ["hash": "\(hash)", "test_id": "\(testID ?? "null")"])
@@ -170,9 +189,13 @@ public final class RecordingStore: Sendable {
     /// Returns `nil` when there is no such file.
     /// - Throws: ``StoreError`` with code `corruptRecording` when the file cannot be used.
     public func load(_ path: String) throws(StoreError) -> Recording? {
+        try loadParsed(path)?.recording
+    }
+
+    private func loadParsed(_ path: String) throws(StoreError) -> Parsed? {
         guard let stamp = FileSystem.stamp(path) else { return nil }
         if let cached = state.withLock({ $0.parsed[path] }), cached.stamp == stamp {
-            return cached.recording
+            return cached
         }
         let bytes: [UInt8]
         do {
@@ -188,11 +211,20 @@ public final class RecordingStore: Sendable {
             logger.warning("corrupt recording", metadata: ["path": "\(path)", "reason": "\(error.reason)"])
             throw StoreError.corrupt(path, error.reason)
         }
+        let parsed = Parsed(stamp: stamp, recording: recording, renderings: ReplayRenderings())
+        keep(parsed, at: path, bytes: bytes.count)
+        return parsed
+    }
+
+    private func keep(_ parsed: Parsed, at path: String, bytes: Int) {
         state.withLock { state in
-            if state.parsed.count >= cacheLimit { state.parsed.removeAll(keepingCapacity: true) }
-            state.parsed[path] = (stamp, recording)
+            if state.parsed.count >= cacheLimit || state.parsedBytes + bytes > parsedByteLimit {
+                state.parsed.removeAll(keepingCapacity: true)
+                state.parsedBytes = 0
+            }
+            state.parsed[path] = parsed
+            state.parsedBytes += bytes
         }
-        return recording
     }
 
     /// The requests of the recordings in `folders`, read only as far as their request (a miss
@@ -256,7 +288,11 @@ public final class RecordingStore: Sendable {
         let bytes = recording.fileBytes()
         try FileSystem.writeAtomically(bytes, to: path)
         if let stamp = FileSystem.stamp(path) {
-            state.withLock { $0.parsed[path] = (stamp, recording) }
+            keep(
+                Parsed(stamp: stamp, recording: recording, renderings: ReplayRenderings()),
+                at: path,
+                bytes: bytes.count
+            )
         }
         logger.info("recording written", metadata: ["path": "\(path)", "bytes": "\(bytes.count)"])
         return path
@@ -271,6 +307,21 @@ extension Recording {
         let bytes = try FileSystem.read(path)
         do {
             try self.init(parsing: bytes)
+        } catch {
+            throw StoreError.corrupt(path, error.reason)
+        }
+    }
+}
+
+extension RequestIdentity {
+    /// The identity of one recording file, read only as far as its request (the fast path of
+    /// `api-recorder hash`).
+    /// - Throws: ``StoreError`` naming the file: `io` when it cannot be read, `corruptRecording`
+    ///   when it is not valid JSON or has no request.
+    public init(contentsOfRecordingFile path: String) throws(StoreError) {
+        let bytes = try FileSystem.read(path)
+        do {
+            try self.init(recordingFile: bytes)
         } catch {
             throw StoreError.corrupt(path, error.reason)
         }
