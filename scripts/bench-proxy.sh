@@ -12,6 +12,7 @@
 #
 # BASELINE=/path/to/another/api-recorder also measures that binary's replay in the same run (for
 # example a release build of the previous commit), so a change's effect is a ratio of one run.
+# REPLAY_ONLY=1 stops after the replay figures (section 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${DURATION:-10}"
@@ -115,7 +116,10 @@ curl -sf -X POST -H "Content-Type: application/json" -H "X-Test-ID: $test_id" \
     || { echo "bench-proxy: mitmproxy does not replay the same bytes" >&2; exit 1; }
 
 run_wrk() {
-    wrk -t2 -c64 -d"${duration}s" --latency -s "$work/post.lua" "http://127.0.0.1:$2/llama/chat/completions" >"$work/wrk-$1.txt"
+    local connections="${3:-64}" threads=2
+    [ "$connections" -lt 2 ] && threads=1
+    wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$work/post.lua" \
+        "http://127.0.0.1:$2/llama/chat/completions" >"$work/wrk-$1.txt"
     local rps p50 p99
     rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-$1.txt")
     p50=$(awk '$1 == "50%" {print $2}' "$work/wrk-$1.txt")
@@ -138,6 +142,19 @@ if "baseline" in rps:
     print(f"  baseline / ceiling:       {rps['baseline'] / rps['ceiling']:.2f} (the BASELINE binary)")
     print(f"  api-recorder / baseline:  {rps['api-recorder'] / rps['baseline']:.2f}")
 PY
+echo "one connection (wrk -t1 -c1), latency:"
+{
+    run_wrk ceiling "$ceiling_port" 1
+    run_wrk api-recorder "$proxy_port" 1
+} | tee "$work/single.txt" | awk '{printf "  %-13s %10s req/s   p50 %-9s p99 %s\n", $1, $2, $3, $4}'
+python3 - "$work/single.txt" <<'PY'
+import sys
+def ms(text):
+    return float(text[:-2]) if text.endswith("ms") else float(text[:-2]) / 1000 if text.endswith("us") else float(text[:-1]) * 1000
+p50 = {line.split()[0]: ms(line.split()[2]) for line in open(sys.argv[1])}
+print(f"  p50 api-recorder - ceiling: {p50['api-recorder'] - p50['ceiling']:+.3f} ms (target within 0.1 ms)")
+PY
+[ -n "${REPLAY_ONLY:-}" ] && exit 0
 
 # --- 2 and 3. Streams -----------------------------------------------------------------------
 "$bench" stream --chunks 500 --runs 200

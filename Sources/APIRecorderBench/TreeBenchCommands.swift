@@ -24,8 +24,11 @@ struct UnusedListBench: AsyncParsableCommand {
     @Option(help: "Distinct recordings replayed before memory is read.")
     var replays = 10_000
 
-    @Option(help: "Where the tree is made (removed afterwards).")
+    @Option(help: "Where the tree is made (removed afterwards, unless --keep).")
     var folder: String
+
+    @Flag(help: "Keep the tree, and reuse one already there (for repeated runs).")
+    var keep = false
 
     private static let url = "https://api.openai.com/v1/chat/completions"
 
@@ -43,11 +46,12 @@ struct UnusedListBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { if !keep { try? FileManager.default.removeItem(atPath: folder) } }
         let store = RecordingStore(root: folder)
         let clock = ContinuousClock()
         let made = clock.now
-        for index in 0..<recordings {
+        let existing = keep && FileManager.default.fileExists(atPath: folder)
+        for index in 0..<(existing ? 0 : recordings) {
             let (testID, body) = Self.request(index)
             let hash = RequestIdentity.inference(method: "POST", url: Self.url, body: body, testID: testID).hash
             let data: JSONObject = [
@@ -76,8 +80,23 @@ struct UnusedListBench: AsyncParsableCommand {
                 hash: hash
             )
         }
+        if !existing {
+            FileHandle.standardError.write(
+                Data("unused-list: made \(recordings) recordings in \(Int(milliseconds(clock.now - made))) ms\n".utf8)
+            )
+        }
+        // Where the time of the list goes, in this process (the server's figure is below).
+        let recorder = Recorder(store: store, mode: .replay)
+        let listed = clock.now
+        let inProcess = recorder.report()
+        let reported = clock.now
+        let bytes = inProcess.json.compactBytes()
         FileHandle.standardError.write(
-            Data("unused-list: made \(recordings) recordings in \(Int(milliseconds(clock.now - made))) ms\n".utf8)
+            Data(
+                ("unused-list: in process, report \(Int(milliseconds(reported - listed))) ms "
+                    + "(\(inProcess.unused.count) unused), its JSON \(Int(milliseconds(clock.now - reported))) ms, "
+                    + "\(bytes.count) bytes\n").utf8
+            )
         )
 
         let server = Process()

@@ -57,10 +57,18 @@ package struct ExchangeRequest: Sendable {
         }
     }
 
-    /// The first header named `name`, case-insensitively.
+    /// The first header named `name` (lowercase), case-insensitively, without allocating: every
+    /// exchange asks for a few.
     package func header(_ name: String) -> String? {
-        let wanted = name.lowercased()
-        return headers.first { $0.name.lowercased() == wanted }?.value
+        headers.first { Self.equalIgnoringASCIICase($0.name, lowercase: name) }?.value
+    }
+
+    /// Whether `name` is `lowercase` in any ASCII case.
+    static func equalIgnoringASCIICase(_ name: String, lowercase: String) -> Bool {
+        guard name.utf8.count == lowercase.utf8.count else { return false }
+        return zip(name.utf8, lowercase.utf8).allSatisfy { byte, wanted in
+            byte == wanted || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte + 32 == wanted)
+        }
     }
 
     /// Headers that never go upstream: hop-by-hop ones, and the recorder's own (test ids, faults).

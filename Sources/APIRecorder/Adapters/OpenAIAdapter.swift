@@ -125,9 +125,10 @@ package struct OpenAIAdapter: ProviderAdapter {
         }
         let model = body["model"]?.stringValue
         let recordedMethod = kind == .models ? "POST" : method
+        let recordedURL = request.recordedURL
         let identity = RequestIdentity.inference(
             method: recordedMethod,
-            url: request.recordedURL,
+            url: recordedURL,
             body: body,
             testID: request.testID
         )
@@ -136,7 +137,7 @@ package struct OpenAIAdapter: ProviderAdapter {
             testID: request.testID,
             summary: RequestSummary(
                 method: recordedMethod,
-                url: request.recordedURL + (recordedQuery.map { "?\($0)" } ?? ""),
+                url: recordedQuery.map { recordedURL + "?" + $0 } ?? recordedURL,
                 model: model
             ),
             isModelList: RequestIdentity.modelListPaths.contains(endpoint)
@@ -312,7 +313,15 @@ package struct OpenAIAdapter: ProviderAdapter {
 
     /// The plan depends on the recording and the endpoint only.
     package func replayCacheKey(for exchange: PreparedExchange<Details>) -> String? {
-        "openai:\(exchange.details.kind)"
+        // Constant strings: describing the enum would go through reflection on every replay.
+        switch exchange.details.kind {
+        case .chatCompletions: "openai.chat"
+        case .completions: "openai.completions"
+        case .embeddings: "openai.embeddings"
+        case .responses: "openai.responses"
+        case .models: "openai.models"
+        case .other: "openai.other"
+        }
     }
 
     package func replayPlan(

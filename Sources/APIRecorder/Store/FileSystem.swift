@@ -188,8 +188,7 @@ enum FileSystem {
                 }
             }
         }
-        // Byte order: what `sort` gives, and much cheaper than comparing Swift strings.
-        return result.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return result.sorted()
     }
 
     private enum EntryType { case folder, file, unknown }
