@@ -10,7 +10,6 @@ extension Array where Element: Sendable {
         let chunks = (count + chunk - 1) / chunk
         nonisolated(unsafe) let output = results
         withoutActuallyEscaping(transform) { transform in
-            nonisolated(unsafe) let transform = transform
             DispatchQueue.concurrentPerform(iterations: chunks) { part in
                 for index in part * chunk..<Swift.min(count, (part + 1) * chunk) {
                     (output.baseAddress! + index).initialize(to: transform(self[index]))

@@ -79,6 +79,16 @@ struct ProxyResponder: HTTPResponder {
         }
     }
 
+    /// The request's body as JSON, or a 400 `invalid_json` (413 when too large) `ExchangeError`.
+    private func collectJSON(_ request: Request) async throws -> JSONValue {
+        let bytes = try await collectBody(request)
+        do {
+            return try JSONValue(parsing: bytes)
+        } catch {
+            throw ExchangeError(status: 400, type: "invalid_json", message: "The body is not valid JSON: \(error).")
+        }
+    }
+
     /// The client's headers with the route's key in place of the client's, wherever the client put
     /// its own (APIs that take a key header ignore Bearer), and as Bearer when it sent none.
     private static func upstreamHeaders(_ fields: HTTPFields, key: String?) -> [(name: String, value: String)] {
@@ -164,13 +174,9 @@ struct ProxyResponder: HTTPResponder {
         case (.post, "/__recorder/faults"):
             let json: JSONValue
             do {
-                json = try JSONValue(parsing: try await collectBody(request))
+                json = try await collectJSON(request)
             } catch let error as ExchangeError {
                 return errorResponse(error)
-            } catch let error as JSONParseError {
-                return errorResponse(
-                    ExchangeError(status: 400, type: "invalid_json", message: "The body is not valid JSON: \(error).")
-                )
             }
             guard case .object(let object) = json, let list = object["faults"]?.arrayValue else {
                 return errorResponse(
@@ -215,13 +221,9 @@ struct ProxyResponder: HTTPResponder {
         case (.post, "/__recorder/tools/invoke"), (.post, "/__recorder/tools/result"):
             let json: JSONValue
             do {
-                json = try JSONValue(parsing: try await collectBody(request))
+                json = try await collectJSON(request)
             } catch let error as ExchangeError {
                 return errorResponse(error)
-            } catch let error as JSONParseError {
-                return errorResponse(
-                    ExchangeError(status: 400, type: "invalid_json", message: "The body is not valid JSON: \(error).")
-                )
             }
             let reply: (status: Int, body: JSONValue)
             if path.hasSuffix("/invoke") {
