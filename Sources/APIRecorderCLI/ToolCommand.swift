@@ -111,6 +111,9 @@ struct ToolCommand: AsyncParsableCommand {
             errorDone.signal()
         }
         .start()
+        // A tool that does not read its input may exit first: the write then fails (EPIPE), it
+        // must not kill this process (SIGPIPE).
+        signal(SIGPIPE, SIG_IGN)
         try? stdin.fileHandleForWriting.write(contentsOf: Data(input))
         try? stdin.fileHandleForWriting.close()
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
