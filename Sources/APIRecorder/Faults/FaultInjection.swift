@@ -85,7 +85,8 @@ enum FaultInjection {
         let eventDelay = fault.eventDelay
         shaped.body = .writer { emit in
             let (chunks, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
-            let producer = Task {
+            // Not awaited on purpose: after a cut it runs on, so a recording still completes.
+            Task {
                 do {
                     try await inner.write { continuation.yield($0) }
                     continuation.finish()
@@ -93,7 +94,6 @@ enum FaultInjection {
                     continuation.finish(throwing: error)
                 }
             }
-            _ = producer
             guard let kind else {
                 // A whole body: cut after half of it (a delay between events has nothing to pace).
                 var bytes: [UInt8] = []

@@ -212,18 +212,21 @@ public final class RecordingStore: Sendable {
             throw StoreError.corrupt(path, error.reason)
         }
         let parsed = Parsed(stamp: stamp, recording: recording, renderings: ReplayRenderings())
-        keep(parsed, at: path, bytes: bytes.count)
+        keep(parsed, at: path)
         return parsed
     }
 
-    private func keep(_ parsed: Parsed, at path: String, bytes: Int) {
+    /// Caches `parsed`, counting its file's size (from its stamp) against the byte limit.
+    private func keep(_ parsed: Parsed, at path: String) {
         state.withLock { state in
-            if state.parsed.count >= cacheLimit || state.parsedBytes + bytes > parsedByteLimit {
+            // A newer version of the same file replaces the older one's bytes.
+            if let replaced = state.parsed.removeValue(forKey: path) { state.parsedBytes -= replaced.stamp.size }
+            if state.parsed.count >= cacheLimit || state.parsedBytes + parsed.stamp.size > parsedByteLimit {
                 state.parsed.removeAll(keepingCapacity: true)
                 state.parsedBytes = 0
             }
             state.parsed[path] = parsed
-            state.parsedBytes += bytes
+            state.parsedBytes += parsed.stamp.size
         }
     }
 
@@ -288,11 +291,7 @@ public final class RecordingStore: Sendable {
         let bytes = recording.fileBytes()
         try FileSystem.writeAtomically(bytes, to: path)
         if let stamp = FileSystem.stamp(path) {
-            keep(
-                Parsed(stamp: stamp, recording: recording, renderings: ReplayRenderings()),
-                at: path,
-                bytes: bytes.count
-            )
+            keep(Parsed(stamp: stamp, recording: recording, renderings: ReplayRenderings()), at: path)
         }
         logger.info("recording written", metadata: ["path": "\(path)", "bytes": "\(bytes.count)"])
         return path
