@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Benchmarks. scripts/bench-hash.sh and scripts/bench-proxy.sh run them with their baselines.",
         subcommands: [
             HashBench.self, StreamReplayBench.self, RecordOverheadBench.self, StaticServerBench.self,
-            ConcurrentStreamsBench.self, MissDiagnosisBench.self, UnusedListBench.self,
+            ConcurrentStreamsBench.self, MissDiagnosisBench.self, UnusedListBench.self, PrepareBench.self,
         ]
     )
 }

@@ -502,3 +502,82 @@ struct MissDiagnosisBench: AsyncParsableCommand {
 private func temporaryRoot() -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("api-recorder-bench-\(UUID().uuidString)").path
 }
+
+/// The per-request work of a replay hit, stage by stage, in process: JSON parse, request identity
+/// (normalisation, canonical text, SHA-256), the adapter's whole `prepare`, and the store's
+/// look-up (a `stat` and the parse cache). A profiler's view of `bench-proxy.sh`'s replay figure.
+struct PrepareBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prepare",
+        abstract: "Time the stages of one replay hit for a recording's request, in microseconds."
+    )
+
+    @Argument(help: "A recording file; its request is prepared and looked up in its folder's tree.")
+    var recording: String
+
+    @Option(help: "The recordings root to look it up in (default: the folder above its recordings/).")
+    var root: String?
+
+    @Option(help: "Iterations per stage.")
+    var iterations = 100_000
+
+    func run() throws {
+        let file = try Recording(contentsOfFile: recording)
+        guard case .object(let request) = file.json["request"] ?? .null,
+            let url = request["url"]?.stringValue, let bodyValue = request["body"]
+        else { throw ValidationError("\(recording): not an inference recording") }
+        let body = bodyValue.compactBytes()
+        let testID = file.json["test_id"]?.stringValue
+        let path = "/" + (url.split(separator: "/", maxSplits: 3).dropFirst(3).first.map(String.init) ?? "")
+        let base = String(url.dropLast(path.count))
+        let exchangeRequest = ExchangeRequest(
+            method: "POST",
+            path: path,
+            query: nil,
+            recordedBase: base,
+            headers: [("Content-Type", "application/json"), ("X-Test-ID", testID ?? ""), ("Host", "127.0.0.1")],
+            body: body,
+            testID: testID,
+            upstreamKey: nil
+        )
+        let adapter = AdapterSelection.openAI
+        let folder = (recording as NSString).deletingLastPathComponent
+        let store = RecordingStore(root: root ?? (folder as NSString).deletingLastPathComponent)
+        let hash = try adapter.prepare(exchangeRequest).hash
+
+        // The fastest of ten rounds: on a shared machine, the others measure the neighbours.
+        func time(_ name: String, _ body: () throws -> Void) rethrows {
+            let rounds = 10
+            var best = Double.infinity
+            for _ in 0..<rounds {
+                let start = ContinuousClock.now
+                for _ in 0..<max(1, iterations / rounds) { try body() }
+                let elapsed = ContinuousClock.now - start
+                let micros = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
+                best = min(best, micros / Double(max(1, iterations / rounds)))
+            }
+            print("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%7.3f", best)) us")
+        }
+        print("\(body.count)-byte body, hash \(hash.prefix(12)), fastest of 10 rounds of \(iterations / 10):")
+        try time("JSON parse") { _ = try JSONValue(parsing: body) }
+        let parsed = try JSONValue(parsing: body)
+        let identity = RequestIdentity.inference(method: "POST", url: url, body: parsed, testID: testID)
+        time("canonical text") { _ = identity.canonicalBytes }
+        time("identity hash") { _ = identity.hash }
+        try time("adapter prepare") { _ = try adapter.prepare(exchangeRequest) }
+        let preparations = PreparationCache()
+        try time("prepare, sent again") { _ = try preparations.prepare(exchangeRequest, with: adapter) }
+        guard let found = try store.lookup(hash: hash, testID: testID) else {
+            throw ValidationError("\(hash) is not found under \(store.root)")
+        }
+        time("stat of the file") {
+            var info = stat()
+            _ = stat(found.path, &info)
+        }
+        try time("store look-up") {
+            guard try store.lookup(hash: hash, testID: testID) != nil else {
+                throw ValidationError("\(hash) is not found under the root")
+            }
+        }
+    }
+}

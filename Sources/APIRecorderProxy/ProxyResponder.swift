@@ -28,8 +28,8 @@ struct ProxyResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
         if path.hasPrefix("/__recorder/") { return try await control(request, path: path) }
-        let components = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
-        guard let name = components.first, let route = configuration.route(named: name) else {
+        let (name, rest) = Self.routeName(of: path)
+        guard !name.isEmpty, let route = configuration.route(named: name) else {
             let known = configuration.routes.map { "/\($0.name)" }.joined(separator: ", ")
             return errorResponse(
                 ExchangeError(
@@ -40,7 +40,6 @@ struct ProxyResponder: HTTPResponder {
                 )
             )
         }
-        let rest = components.count > 1 ? "/" + components[1] : ""
         let adapter = AdapterSelection.select(route.adapter, forPath: rest)
 
         let body: [UInt8]
@@ -63,6 +62,19 @@ struct ProxyResponder: HTTPResponder {
         )
         let upstream = Upstream(name: route.name, baseURL: route.upstream, transport: transport)
         return Self.response(await pipeline.respond(to: exchangeRequest, adapter: adapter, upstream: upstream))
+    }
+
+    /// The first segment of `path` (the route's name) and what follows it: `/openai/chat/x` is
+    /// `openai` and `/chat/x`. Leading slashes are skipped; nothing after the name is `""`.
+    static func routeName(of path: String) -> (name: Substring, rest: String) {
+        // On UTF-8 bytes: `/` is ASCII, and characters would cost grapheme breaking per request.
+        let utf8 = path.utf8
+        let start = utf8.firstIndex { $0 != UInt8(ascii: "/") } ?? utf8.endIndex
+        guard let slash = utf8[start...].firstIndex(of: UInt8(ascii: "/")) else {
+            return (path[start...], "")
+        }
+        let after = path[utf8.index(after: slash)...]
+        return (path[start..<slash], after.isEmpty ? "" : "/" + after)
     }
 
     /// The request's body, or a 413 `ExchangeError` when it is larger than `--max-body`.

@@ -25,7 +25,14 @@ final class TestIdentity: Sendable {
 
     /// The test id of a request with these headers.
     func testID(for headers: HTTPFields) -> String? {
-        if let value = headers[Self.header], !value.isEmpty { return value }
+        // One pass, without the joined copy `headers[name]` makes even of a single field.
+        var first: String?
+        var repeated = false
+        for field in headers where field.name == Self.header {
+            if first == nil { first = field.value } else { repeated = true }
+        }
+        if repeated { first = headers[Self.header] }
+        if let first, !first.isEmpty { return first }
         for name in Self.providerDataHeaders {
             if let value = headers[name], let data = try? JSONValue(parsing: value),
                 let testID = data["__test_id"]?.stringValue

@@ -128,19 +128,15 @@ public struct JSONObject: Sendable, Equatable {
     /// The members in order.
     public var members: Zip2Sequence<[String], [JSONValue]> { zip(keys, values) }
 
-    /// The position of `key`, compared by Unicode scalars.
+    /// The position of `key`, compared by Unicode scalars (for UTF-8, byte for byte).
     public func index(of key: String) -> Int? {
-        var key = key
-        return key.withUTF8 { wanted in
-            for index in keys.indices {
-                var candidate = keys[index]
-                if candidate.utf8.count == wanted.count,
-                    candidate.withUTF8({ $0.elementsEqual(wanted) })
-                {
-                    return index
+        withUTF8Buffer(key) { wanted in
+            keys.withUnsafeBufferPointer { keys in
+                for index in keys.indices where keys[index].utf8.count == wanted.count {
+                    if withUTF8Buffer(keys[index], { $0.elementsEqual(wanted) }) { return index }
                 }
+                return nil
             }
-            return nil
         }
     }
 

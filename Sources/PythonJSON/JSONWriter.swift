@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Writes JSON text byte-identical to Python's `json.dumps` with the matching options.
 ///
 /// Two configurations matter for recordings: ``canonical`` (what the request hash is computed over)
@@ -8,9 +16,12 @@ public struct JSONWriter: Sendable {
     /// Indent width for pretty output (`indent=N`); `nil` writes one line.
     public var indent: Int?
     /// Text between array elements and object members.
-    public var itemSeparator: String
+    public var itemSeparator: String { didSet { itemBytes = Separator(itemSeparator) } }
     /// Text between a key and its value.
-    public var keySeparator: String
+    public var keySeparator: String { didSet { keyBytes = Separator(keySeparator) } }
+    /// The separators' bytes, encoded once (not on every write).
+    private var itemBytes: Separator
+    private var keyBytes: Separator
     /// Escape every non-ASCII character as `\uXXXX` (`ensure_ascii=True`).
     public var ensureASCII: Bool
 
@@ -19,6 +30,8 @@ public struct JSONWriter: Sendable {
         self.indent = indent
         self.itemSeparator = itemSeparator
         self.keySeparator = keySeparator
+        itemBytes = Separator(itemSeparator)
+        keyBytes = Separator(keySeparator)
         self.ensureASCII = ensureASCII
     }
 
@@ -51,24 +64,53 @@ public struct JSONWriter: Sendable {
         swap(&emitter.output, &output)
     }
 
-    /// The accumulating state of one write; separators are pre-encoded once.
+    /// A separator's bytes. The usual ones (`", "`, `": "`, `","`, `":"`) are kept inline, so
+    /// that writing one costs no reference counting.
+    private enum Separator: Sendable {
+        case short(UInt8, UInt8?)
+        case long([UInt8])
+
+        init(_ text: String) {
+            let bytes = Array(text.utf8)
+            switch bytes.count {
+            case 1: self = .short(bytes[0], nil)
+            case 2: self = .short(bytes[0], bytes[1])
+            default: self = .long(bytes)
+            }
+        }
+    }
+
+    /// The accumulating state of one write.
     private struct Emitter {
         let sortKeys: Bool
         let indent: Int?
-        let itemSeparator: [UInt8]
-        let keySeparator: [UInt8]
+        let itemSeparator: Separator
+        let keySeparator: Separator
         let ensureASCII: Bool
         var output: [UInt8]
 
         init(writer: JSONWriter, output: [UInt8]) {
             sortKeys = writer.sortKeys
             indent = writer.indent
-            itemSeparator = Array(writer.itemSeparator.utf8)
-            keySeparator = Array(writer.keySeparator.utf8)
+            itemSeparator = writer.itemBytes
+            keySeparator = writer.keyBytes
             ensureASCII = writer.ensureASCII
             self.output = output
         }
 
+        @inline(__always)
+        private mutating func append(_ separator: Separator) {
+            switch separator {
+            case .short(let first, let second):
+                output.append(first)
+                if let second { output.append(second) }
+            case .long(let bytes):
+                output.append(contentsOf: bytes)
+            }
+        }
+
+        // The containers are walked through their buffers, so that elements are borrowed, not
+        // copied: a tree walk otherwise retains and releases every node it passes.
         mutating func value(_ value: JSONValue, level: Int) {
             switch value {
             case .null: output.append(contentsOf: "null".utf8)
@@ -83,10 +125,12 @@ public struct JSONWriter: Sendable {
                     return
                 }
                 output.append(UInt8(ascii: "["))
-                for (index, element) in elements.enumerated() {
-                    if index > 0 { output.append(contentsOf: itemSeparator) }
-                    newline(level: level + 1)
-                    self.value(element, level: level + 1)
+                elements.withUnsafeBufferPointer { elements in
+                    for index in elements.indices {
+                        if index > 0 { append(itemSeparator) }
+                        newline(level: level + 1)
+                        self.value(elements[index], level: level + 1)
+                    }
                 }
                 newline(level: level)
                 output.append(UInt8(ascii: "]"))
@@ -96,17 +140,31 @@ public struct JSONWriter: Sendable {
                     return
                 }
                 output.append(UInt8(ascii: "{"))
-                let order: [Int] = sortKeys ? sortedIndices(object.keys) : Array(object.keys.indices)
-                for (position, index) in order.enumerated() {
-                    if position > 0 { output.append(contentsOf: itemSeparator) }
-                    newline(level: level + 1)
-                    string(object.keys[index])
-                    output.append(contentsOf: keySeparator)
-                    self.value(object.values[index], level: level + 1)
+                object.keys.withUnsafeBufferPointer { keys in
+                    object.values.withUnsafeBufferPointer { values in
+                        if sortKeys, keys.count > 1 {
+                            withSortedIndices(keys) { order in
+                                for position in order.indices {
+                                    member(position, key: keys[order[position]], value: values[order[position]], level)
+                                }
+                            }
+                        } else {
+                            for index in keys.indices { member(index, key: keys[index], value: values[index], level) }
+                        }
+                    }
                 }
                 newline(level: level)
                 output.append(UInt8(ascii: "}"))
             }
+        }
+
+        @inline(__always)
+        private mutating func member(_ position: Int, key: String, value: JSONValue, _ level: Int) {
+            if position > 0 { append(itemSeparator) }
+            newline(level: level + 1)
+            string(key)
+            append(keySeparator)
+            self.value(value, level: level + 1)
         }
 
         private mutating func newline(level: Int) {
@@ -125,8 +183,7 @@ public struct JSONWriter: Sendable {
 
         private mutating func string(_ text: String) {
             output.append(UInt8(ascii: "\""))
-            var text = text
-            text.withUTF8 { utf8 in
+            withUTF8Buffer(text) { utf8 in
                 var index = 0
                 var runStart = 0
                 while index < utf8.count {
@@ -207,12 +264,54 @@ func decodeScalar(_ utf8: UnsafeBufferPointer<UInt8>, at index: Int) -> (UInt32,
     return (value, 4)
 }
 
-/// Indices of `keys` in code-point order, which for UTF-8 is plain byte order.
-func sortedIndices(_ keys: [String]) -> [Int] {
-    var indices = Array(keys.indices)
-    if keys.count < 2 { return indices }
-    indices.sort { keys[$0].utf8.lexicographicallyPrecedes(keys[$1].utf8) }
-    return indices
+/// Calls `body` with the indices of `keys` in code-point order (for UTF-8, byte order), sorted
+/// in a stack buffer (by insertion: the objects of requests have a handful of keys).
+func withSortedIndices<Result>(
+    _ keys: UnsafeBufferPointer<String>,
+    _ body: (UnsafeBufferPointer<Int>) -> Result
+) -> Result {
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: keys.count) { buffer in
+        var order = buffer
+        for index in keys.indices { order.initializeElement(at: index, to: index) }
+        if keys.count > 16 {
+            order.sort { utf8Precedes(keys[$0], keys[$1]) }
+        } else {
+            for sorted in 1..<max(keys.count, 1) {
+                let candidate = order[sorted]
+                var position = sorted
+                while position > 0, utf8Precedes(keys[candidate], keys[order[position - 1]]) {
+                    order[position] = order[position - 1]
+                    position -= 1
+                }
+                order[position] = candidate
+            }
+        }
+        return body(UnsafeBufferPointer(order))
+    }
+}
+
+/// Whether `a` sorts before `b` byte by byte (code-point order for UTF-8).
+@inline(__always)
+func utf8Precedes(_ a: String, _ b: String) -> Bool {
+    withUTF8Buffer(a) { a in
+        withUTF8Buffer(b) { b in
+            let common = min(a.count, b.count)
+            if common > 0, let aBase = a.baseAddress, let bBase = b.baseAddress {
+                let order = memcmp(aBase, bBase, common)
+                if order != 0 { return order < 0 }
+            }
+            return a.count < b.count
+        }
+    }
+}
+
+/// Calls `body` with `text`'s UTF-8 bytes: in place for native strings (what the parser and
+/// Swift literals make), from a copy otherwise.
+@inline(__always)
+package func withUTF8Buffer<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+    if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
+    var copy = text
+    return copy.withUTF8(body)
 }
 
 extension JSONValue {

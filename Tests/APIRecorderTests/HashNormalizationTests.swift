@@ -126,3 +126,18 @@ struct HashNormalizationTests {
         }
     }
 }
+
+@Suite("Method case")
+struct MethodCaseTests {
+    /// The identity upper-cases the method as Python's `str.upper()` does; the fast path that
+    /// keeps an upper-case ASCII method as it is must agree with it.
+    @Test(arguments: [
+        ("POST", "POST"), ("post", "POST"), ("Get", "GET"), ("M-SEARCH", "M-SEARCH"), ("pöst", "PÖST"), ("", ""),
+    ])
+    func methodsAreUpperCased(method: String, expected: String) {
+        #expect(method.pythonUpper == expected)
+        let lower = RequestIdentity.inference(method: method, url: "http://h/v1/x", body: [:], testID: nil)
+        let upper = RequestIdentity.inference(method: expected, url: "http://h/v1/x", body: [:], testID: nil)
+        #expect(lower.hash == upper.hash)
+    }
+}

@@ -61,23 +61,25 @@ extension AdapterSelection {
         case .mcp: return .mcp(mcp)
         case .gemini: return .gemini(gemini)
         case .auto:
-            let bytes = path.utf8
-            if bytes.starts(with: "/api/".utf8) { return .ollama(ollama) }
-            if GeminiAdapter.handles(path: path) { return .gemini(gemini) }
-            if bytes.reversed().starts(with: "/messages".utf8.reversed()) || contains(bytes, "/interactions".utf8) {
-                return .plainHTTP(plainHTTP)
+            // Every request of an `auto` route asks: compare bytes in place.
+            let (isOllama, isPlain) = withUTF8Buffer(path) { bytes in
+                (
+                    bytes.starts(with: "/api/".utf8),
+                    bytes.reversed().starts(with: "/messages".utf8.reversed()) || contains(bytes, "/interactions".utf8)
+                )
             }
-            return .openAI(openAI)
+            if isOllama { return .ollama(ollama) }
+            if GeminiAdapter.handles(path: path) { return .gemini(gemini) }
+            return isPlain ? .plainHTTP(plainHTTP) : .openAI(openAI)
         }
     }
 }
 
 /// Whether `needle` occurs in `haystack`, byte for byte.
-private func contains(_ haystack: String.UTF8View, _ needle: String.UTF8View) -> Bool {
-    var start = haystack.startIndex
-    while start != haystack.endIndex {
+private func contains(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: String.UTF8View) -> Bool {
+    guard let first = needle.first, needle.count <= haystack.count else { return false }
+    for start in 0...(haystack.count - needle.count) where haystack[start] == first {
         if haystack[start...].starts(with: needle) { return true }
-        start = haystack.index(after: start)
     }
     return false
 }

@@ -175,6 +175,9 @@ package struct OllamaAdapter: ProviderAdapter {
         )
     }
 
+    /// `prepare` reads the path, query, base, body, test id and upstream key only.
+    package var preparationFingerprint: Int? { redaction.fingerprint }
+
     package func replayPlan(
         for recording: Recording,
         exchange: PreparedExchange<Details>

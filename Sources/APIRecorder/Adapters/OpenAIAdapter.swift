@@ -100,7 +100,7 @@ package struct OpenAIAdapter: ProviderAdapter {
     // MARK: Requests
 
     package func prepare(_ request: ExchangeRequest) throws(ExchangeError) -> PreparedExchange<Details> {
-        let method = request.method.uppercased()
+        let method = request.method.pythonUpper
         let endpoint = Self.endpoint(forPath: request.path)
         let kind = Endpoint(endpoint: endpoint, method: method)
         if request.body.isEmpty, !["GET", "DELETE", "HEAD"].contains(method), kind != .other {
@@ -322,6 +322,14 @@ package struct OpenAIAdapter: ProviderAdapter {
         case .models: "openai.models"
         case .other: "openai.other"
         }
+    }
+
+    /// `prepare` reads the method, path, query, base, body, test id and upstream key only.
+    package var preparationFingerprint: Int? {
+        var hasher = Hasher()
+        hasher.combine(provider)
+        hasher.combine(redaction.fingerprint)
+        return hasher.finalize()
     }
 
     package func replayPlan(

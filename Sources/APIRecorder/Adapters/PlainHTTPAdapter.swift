@@ -141,6 +141,9 @@ package struct PlainHTTPAdapter: ProviderAdapter {
         var extraResponseKeys: JSONObject { offsets.responseKeys }
     }
 
+    /// `prepare` reads the method, path, query, base, body, test id and upstream key only.
+    package var preparationFingerprint: Int? { redaction.fingerprint }
+
     package func replayPlan(
         for recording: Recording,
         exchange: PreparedExchange<Details>

@@ -36,6 +36,12 @@ package protocol ProviderAdapter: Sendable {
     /// depends on: replays with the same key answer the same bytes, so the plan is kept with the
     /// parsed recording and a hit renders nothing. `nil` (the default) renders every time.
     func replayCacheKey(for exchange: PreparedExchange<Details>) -> String?
+
+    /// Set when ``prepare(_:)`` reads nothing of a request but its method, path, query, recorded
+    /// base, body, test id and upstream key (never its headers) and has no state: it identifies
+    /// this adapter's configuration, and the pipeline reuses the preparation of an identical
+    /// request (``PreparationCache``). `nil` (the default) prepares every request.
+    var preparationFingerprint: Int? { get }
 }
 
 extension ProviderAdapter {
@@ -44,6 +50,8 @@ extension ProviderAdapter {
     }
 
     package func replayCacheKey(for exchange: PreparedExchange<Details>) -> String? { nil }
+
+    package var preparationFingerprint: Int? { nil }
 }
 
 /// The replay plans rendered from one parsed recording, by ``ProviderAdapter/replayCacheKey(for:)``.

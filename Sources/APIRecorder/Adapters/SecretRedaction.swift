@@ -12,7 +12,10 @@
 /// (`--upstream-key`), carries that key in each of their places.
 package struct SecretRedaction: Sendable {
     /// Credential names, normalised (``normalized(_:)``).
-    package var names: Set<String>
+    package var names: Set<String> { didSet { fingerprint = names.hashValue } }
+    /// Tells redactions with different names apart (``ProviderAdapter/preparationFingerprint``),
+    /// computed once: hashing the names on every request would cost more than it saves.
+    package private(set) var fingerprint: Int
 
     /// The names treated as credentials unless told otherwise: API keys, tokens, secrets,
     /// passwords, signatures.
@@ -25,6 +28,7 @@ package struct SecretRedaction: Sendable {
 
     package init(names: Set<String> = SecretRedaction.defaultNames) {
         self.names = names
+        fingerprint = names.hashValue
     }
 
     /// A name as it is compared: lowercased, with `-` and `_` removed.
@@ -71,13 +75,18 @@ package struct SecretRedaction: Sendable {
     private func containsSecrets(_ value: JSONValue) -> Bool {
         switch value {
         case .object(let object):
-            for (key, member) in object.members {
-                if case .string = member, isSecret(key) { return true }
-                if containsSecrets(member) { return true }
+            // Through the buffers: every request body is walked, and copies would retain each node.
+            return object.keys.withUnsafeBufferPointer { keys in
+                object.values.withUnsafeBufferPointer { values in
+                    for index in keys.indices {
+                        if case .string = values[index], isSecret(keys[index]) { return true }
+                        if containsSecrets(values[index]) { return true }
+                    }
+                    return false
+                }
             }
-            return false
         case .array(let items):
-            return items.contains { containsSecrets($0) }
+            return items.withUnsafeBufferPointer { items in items.contains { containsSecrets($0) } }
         default:
             return false
         }

@@ -28,34 +28,40 @@ public enum HashNormalization {
     private static func normalized(_ value: JSONValue, isRoot: Bool, excludeStreamOptions: Bool) -> JSONValue? {
         switch value {
         case .object(let original):
-            var object = original
-            var changed = false
-            for index in original.values.indices {
-                if let replacement = normalized(original.values[index], isRoot: false, excludeStreamOptions: false) {
-                    object.setValue(replacement, at: index)
-                    changed = true
-                }
-            }
-            if excludeStreamOptions, object.removeValue(forKey: "stream_options") != nil { changed = true }
-            if isRoot {
-                for extraKey in ["extra_body", "extra_query"] {
-                    if case .object(var extra)? = object[extraKey], extra.removeValue(forKey: "project_id") != nil {
-                        object[extraKey] = .object(extra)
-                        changed = true
+            // Walked through the buffer, and copied only when a member changes: most bodies need
+            // nothing, and a walk that copied each node would retain and release it.
+            var rewritten: JSONObject?
+            original.values.withUnsafeBufferPointer { values in
+                for index in values.indices {
+                    if let replacement = normalized(values[index], isRoot: false, excludeStreamOptions: false) {
+                        if rewritten == nil { rewritten = original }
+                        rewritten?.setValue(replacement, at: index)
                     }
                 }
             }
-            return changed ? .object(object) : nil
-        case .array(let original):
-            var elements = original
-            var changed = false
-            for index in original.indices {
-                if let replacement = normalized(original[index], isRoot: true, excludeStreamOptions: false) {
-                    elements[index] = replacement
-                    changed = true
+            let hasStreamOptions = excludeStreamOptions && original.index(of: "stream_options") != nil
+            let extraKeys = isRoot ? extraKeysWithProjectID(original) : (false, false)
+            guard rewritten != nil || hasStreamOptions || extraKeys.0 || extraKeys.1 else { return nil }
+            var object = rewritten ?? original
+            if hasStreamOptions { object.removeValue(forKey: "stream_options") }
+            for (extraKey, present) in [("extra_body", extraKeys.0), ("extra_query", extraKeys.1)] where present {
+                if case .object(var extra)? = object[extraKey] {
+                    extra.removeValue(forKey: "project_id")
+                    object[extraKey] = .object(extra)
                 }
             }
-            return changed ? .array(elements) : nil
+            return .object(object)
+        case .array(let original):
+            var rewritten: [JSONValue]?
+            original.withUnsafeBufferPointer { elements in
+                for index in elements.indices {
+                    if let replacement = normalized(elements[index], isRoot: true, excludeStreamOptions: false) {
+                        if rewritten == nil { rewritten = original }
+                        rewritten?[index] = replacement
+                    }
+                }
+            }
+            return rewritten.map(JSONValue.array)
         case .float(let number):
             let rounded = PythonFloat.round5(number)
             return rounded.bitPattern == number.bitPattern ? nil : .float(rounded)
@@ -66,6 +72,17 @@ public enum HashNormalization {
         default:
             return nil
         }
+    }
+
+    /// Whether a root object's `extra_body` and `extra_query` are objects with a `project_id`.
+    private static func extraKeysWithProjectID(_ object: JSONObject) -> (Bool, Bool) {
+        func hasProjectID(_ key: String) -> Bool {
+            guard let index = object.index(of: key), case .object(let extra) = object.values[index] else {
+                return false
+            }
+            return extra.index(of: "project_id") != nil
+        }
+        return (hasProjectID("extra_body"), hasProjectID("extra_query"))
     }
 
     /// Applies the string rules in order: `score: <number>` → `score: __NORMALIZED__`;
@@ -94,8 +111,7 @@ public enum HashNormalization {
     /// needs a '.' between two digits. A non-ASCII byte next to the '.' may be a Unicode digit, so
     /// it counts as one here.
     static func mightNeedNormalization(_ text: String) -> Bool {
-        var text = text
-        return text.withUTF8 { utf8 in
+        withUTF8Buffer(text) { utf8 in
             let count = utf8.count
             var index = 0
             while index < count {

@@ -31,7 +31,7 @@ public enum RequestIdentity: Sendable, Equatable {
         case .inference(let method, let url, let body, let testID):
             let parsed = PythonURL(parsing: url)
             var object = JSONObject(minimumCapacity: 4)
-            object.appendUnchecked(key: "method", value: .string(method.uppercased()))
+            object.appendUnchecked(key: "method", value: .string(method.pythonUpper))
             object.appendUnchecked(key: "endpoint", value: .string(parsed.path))
             object.appendUnchecked(
                 key: "body",
@@ -54,7 +54,7 @@ public enum RequestIdentity: Sendable, Equatable {
             var object = JSONObject(minimumCapacity: 4)
             object.appendUnchecked(key: "test_id", value: testID.map(JSONValue.string) ?? .null)
             object.appendUnchecked(key: "url", value: .string(url))
-            object.appendUnchecked(key: "method", value: .string(method.uppercased()))
+            object.appendUnchecked(key: "method", value: .string(method.pythonUpper))
             object.appendUnchecked(key: "payload", value: HashNormalization.normalize(payload))
             return .object(object)
         }
@@ -92,5 +92,16 @@ extension Sequence where Element: Equatable {
             return true
         }
         return false
+    }
+}
+
+extension String {
+    /// `str.upper()`: the string itself when it has no lowercase ASCII letter and no non-ASCII
+    /// byte (methods usually arrive upper-case), `uppercased()` otherwise.
+    package var pythonUpper: String {
+        let isUpper = withUTF8Buffer(self) { bytes in
+            bytes.allSatisfy { $0 < 0x80 && !(UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) }
+        }
+        return isUpper ? self : uppercased()
     }
 }

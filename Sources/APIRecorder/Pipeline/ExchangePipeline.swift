@@ -26,6 +26,8 @@ package struct ExchangePipeline: Sendable {
     package var upstreamTimeout: Duration
     /// Where exchange metrics go (`nil`: nowhere).
     package var metrics: ExchangeMetrics?
+    /// The preparations of recent requests, reused when one is sent again.
+    let preparations = PreparationCache()
     let logger: Logger
 
     package init(
@@ -163,7 +165,7 @@ package struct ExchangePipeline: Sendable {
     ) async -> ExchangeResponse {
         var exchange: PreparedExchange<Adapter.Details>
         do {
-            exchange = try adapter.prepare(request)
+            exchange = try preparations.prepare(request, with: adapter)
             exchange.issuedIDs = recorder.issuedIDs
         } catch {
             recorder.note(.failed(storeFailure: nil), testID: request.testID)

@@ -151,7 +151,11 @@ public final class RecordingStore: Sendable {
     /// - Throws: ``StoreError`` for an unsafe test id, or a file that exists but is corrupt.
     public func lookup(hash: String, testID: String?) throws(StoreError) -> StoredRecording? {
         for folder in try searchedDirectories(forTestID: testID) {
-            let path = "\(folder)/\(hash).json"
+            var path = folder
+            path.reserveCapacity(folder.utf8.count + hash.utf8.count + 6)
+            path += "/"
+            path += hash
+            path += ".json"
             if let parsed = try loadParsed(path) {
                 logger.debug("recording found", metadata: ["hash": "\(hash)", "path": "\(path)"])
                 return StoredRecording(recording: parsed.recording, path: path, renderings: parsed.renderings)
