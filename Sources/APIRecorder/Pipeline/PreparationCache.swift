@@ -7,7 +7,8 @@ import Synchronization
 ///
 /// Only adapters whose `prepare` is a function of those parts of the request (never its headers)
 /// take part (``ProviderAdapter/preparationFingerprint``). Bounded: bodies over 64 KiB are not
-/// kept, and past 4,096 entries or 8 MiB of bodies the cache starts over.
+/// kept, and past 2,048 entries or 2 MiB of bodies (a parsed body takes a few times its bytes)
+/// the cache starts over.
 package final class PreparationCache: Sendable {
     /// Everything `prepare` reads, and which adapter (and configuration) prepared it.
     struct Key: Hashable, Sendable {
@@ -54,8 +55,8 @@ package final class PreparationCache: Sendable {
 
     private let entries = Mutex(Entries())
     static let maximumBodyBytes = 64 << 10
-    private let entryLimit = 4096
-    private let byteLimit = 8 << 20
+    private let entryLimit = 2048
+    private let byteLimit = 2 << 20
 
     package init() {}
 
