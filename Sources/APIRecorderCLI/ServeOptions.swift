@@ -24,8 +24,27 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Replay pacing of streams: none (as fast as possible) or recorded (the recorded gaps).")
     var pace = "none"
 
-    @Option(help: "The largest request body accepted, in bytes.")
+    @Option(help: "The largest request body accepted, in bytes (larger: 413).")
     var maxBody = 32 * 1024 * 1024
+
+    @Option(
+        help: "The largest request head (request line and headers) accepted, in bytes, 1024 to 81920 (larger: 431)."
+    )
+    var maxHeaderBytes = 32 * 1024
+
+    @Option(
+        name: .customLong("allow-host"),
+        help:
+            "A name (or NAME:PORT) besides the loopback ones that a request's Host may give, such as a container's or CI service's name. Repeatable."
+    )
+    var allowHosts: [String] = []
+
+    @Option(
+        name: .customLong("allow-origin"),
+        help:
+            "A web origin (https://app.example) besides the loopback ones whose requests, and CORS preflights, are answered. Repeatable; null is never allowed."
+    )
+    var allowOrigins: [String] = []
 
     @Option(
         help:
@@ -66,7 +85,20 @@ struct ServeOptions: ParsableArguments {
             guard reportFile != nil else { throw ValidationError("--merge-report needs --report-file PATH") }
             configuration.mergesReport = true
         }
+        guard maxBody >= 0 else { throw ValidationError("--max-body must be 0 or more") }
         configuration.maxBodyBytes = maxBody
+        // NIO's HTTP decoder refuses heads past 80 KiB whatever the flag says.
+        guard (1024...81_920).contains(maxHeaderBytes) else {
+            throw ValidationError("--max-header-bytes must be between 1024 and 81920, not \(maxHeaderBytes)")
+        }
+        configuration.maxHeaderBytes = maxHeaderBytes
+        for origin in allowOrigins {
+            guard origin.lowercased() != "null", origin.contains("://") else {
+                throw ValidationError("--allow-origin takes an origin such as https://app.example, not \(origin)")
+            }
+        }
+        configuration.allowedHosts = allowHosts
+        configuration.allowedOrigins = allowOrigins
         configuration.upstreamTimeout = try seconds(upstreamTimeout, "--upstream-timeout")
         configuration.connectTimeout = try seconds(connectTimeout, "--connect-timeout")
         // 0 turns the connection timeouts off.

@@ -48,6 +48,7 @@ public func buildApplication(
     logger: Logger,
     onListening: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
+    warnIfExposed(configuration, logger: logger)
     // A registry of this server's own, not the process-wide one: tests run many servers at once.
     let metrics = PrometheusCollectorRegistry()
     let pipeline = ExchangePipeline(
@@ -71,13 +72,19 @@ public func buildApplication(
         testIdentity: TestIdentity(),
         tools: ToolEndpoint(timeout: configuration.upstreamTimeout),
         metrics: metrics,
-        logger: logger
+        logger: logger,
+        policy: CallerPolicy(
+            allowedHosts: configuration.allowedHosts,
+            allowedOrigins: configuration.allowedOrigins,
+            listeningHost: configuration.host
+        )
     )
     var app = Application(
         responder: responder,
         server: GuardedHTTP1Channel.builder(
             idleTimeout: configuration.idleTimeout,
-            headerTimeout: configuration.headerTimeout
+            headerTimeout: configuration.headerTimeout,
+            maxHeadBytes: configuration.maxHeaderBytes
         ),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
@@ -93,6 +100,22 @@ public func buildApplication(
         )
     )
     return app
+}
+
+/// Says, on start, what a proxy listening beyond loopback exposes to the machines that reach it.
+func warnIfExposed(_ configuration: ProxyConfiguration, logger: Logger) {
+    let host =
+        configuration.host.hasPrefix("[") ? String(configuration.host.dropFirst().dropLast()) : configuration.host
+    guard !CallerPolicy.isLoopback(host.lowercased()) else { return }
+    let keyed = configuration.routes.filter { $0.keyEnvironmentVariable != nil }.map(\.name)
+    let keys =
+        keyed.isEmpty
+        ? "the routes forward the callers' own keys"
+        : "requests forwarded with the injected upstream keys of \(keyed.joined(separator: ", "))"
+    logger.warning(
+        "listening on \(configuration.host), beyond loopback: whoever reaches this address can use \(keys), read the recordings under \(configuration.root) (and write them in record modes), and drive the control endpoints. Requests must still name the proxy by a loopback address or an --allow-host name in their Host.",
+        metadata: ["host": "\(configuration.host)", "allowed_hosts": "\(configuration.allowedHosts)"]
+    )
 }
 
 /// Runs `app` until one of `signals`, or until a service of `alongside` returns, then shuts it

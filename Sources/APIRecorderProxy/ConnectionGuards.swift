@@ -13,20 +13,28 @@ import NIOHTTPTypes
 /// - a request-header timeout: once a request's first byte has arrived, its headers must be
 ///   complete within the limit, or the client gets a `408` and the connection is closed (a client
 ///   sending one header byte a second is otherwise served for ever);
-/// - errors of the HTTP layer (oversized headers, a NUL byte in a header, malformed chunked
-///   encoding, both `Content-Length` and `Transfer-Encoding`) answered `400` with a JSON error body
-///   in OpenAI's shape, instead of an empty one.
+/// - a request head (request line and headers) larger than `maxHeadBytes` answered `431`, and the
+///   connection closed, before the responder sees it: nothing of it is read or forwarded;
+/// - errors of the HTTP layer (a NUL byte in a header, malformed chunked encoding, both
+///   `Content-Length` and `Transfer-Encoding`) answered `400` with a JSON error body in OpenAI's
+///   shape, instead of an empty one (headers past the decoder's own limit: `431`).
 struct GuardedHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
     let responder: HTTPChannelHandler.Responder
     let idleTimeout: Duration?
     let headerTimeout: Duration?
+    let maxHeadBytes: Int
 
     /// The server builder `buildApplication` uses.
-    static func builder(idleTimeout: Duration?, headerTimeout: Duration?) -> HTTPServerBuilder {
+    static func builder(idleTimeout: Duration?, headerTimeout: Duration?, maxHeadBytes: Int) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            GuardedHTTP1Channel(responder: responder, idleTimeout: idleTimeout, headerTimeout: headerTimeout)
+            GuardedHTTP1Channel(
+                responder: responder,
+                idleTimeout: idleTimeout,
+                headerTimeout: headerTimeout,
+                maxHeadBytes: maxHeadBytes
+            )
         }
     }
 
@@ -44,8 +52,10 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let state = ConnectionState()
         let timeout = headerTimeout.map(TimeAmount.init)
-        return self.channel(with: [HTTPPartGuard(state: state)]).setup(channel: channel, logger: logger).flatMapThrowing
-        { value in
+        return self.channel(with: [HTTPPartGuard(state: state, maxHeadBytes: maxHeadBytes)]).setup(
+            channel: channel,
+            logger: logger
+        ).flatMapThrowing { value in
             if let timeout {
                 try channel.pipeline.syncOperations.addHandler(
                     RequestHeadTimer(state: state, timeout: timeout),
@@ -136,8 +146,8 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// After HTTP decoding: stops the header clock when a head is complete, tracks responses, and
-/// answers the decoder's errors with a JSON `400`.
+/// After HTTP decoding: stops the header clock when a head is complete, refuses heads over the
+/// limit with a JSON `431`, tracks responses, and answers the decoder's errors with a JSON `400`.
 final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -145,17 +155,42 @@ final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private let state: ConnectionState
+    private let maxHeadBytes: Int
+    /// A head was refused: the rest of the connection's input is dropped until it closes.
+    private var refusing = false
 
-    init(state: ConnectionState) {
+    init(state: ConnectionState, maxHeadBytes: Int) {
         self.state = state
+        self.maxHeadBytes = maxHeadBytes
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) {
+        if refusing { return }
+        if case .head(let head) = unwrapInboundIn(data) {
             state.awaitingHead = false
             state.headStarted = nil
+            let size = Self.size(of: head)
+            if size > maxHeadBytes {
+                refusing = true
+                answer(
+                    status: .requestHeaderFieldsTooLarge,
+                    type: "request_header_fields_too_large",
+                    message: "The request's head (request line and headers) is \(size) bytes, over the proxy's "
+                        + "limit of \(maxHeadBytes) (--max-header-bytes); nothing was forwarded.",
+                    context: context
+                )
+                return
+            }
         }
         context.fireChannelRead(data)
+    }
+
+    /// The head's size as HTTP/1.1 sends it: the request line, and each header's line.
+    static func size(of head: HTTPRequest) -> Int {
+        var size = head.method.rawValue.utf8.count + (head.path?.utf8.count ?? 0) + " HTTP/1.1\r\n".utf8.count + 2
+        if let authority = head.authority { size += "host: \r\n".utf8.count + authority.utf8.count }
+        for field in head.headerFields { size += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
+        return size
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -181,8 +216,29 @@ final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
-        let body = HTTPErrorBody.json(type: "invalid_request_error", message: HTTPErrorBody.explain(parserError))
-        var head = HTTPResponse(status: .badRequest)
+        if case .headerOverflow = parserError {
+            answer(
+                status: .requestHeaderFieldsTooLarge,
+                type: "request_header_fields_too_large",
+                message:
+                    "The request's headers are larger than the proxy accepts (--max-header-bytes \(maxHeadBytes)); "
+                    + "nothing was forwarded.",
+                context: context
+            )
+            return
+        }
+        answer(
+            status: .badRequest,
+            type: "invalid_request_error",
+            message: HTTPErrorBody.explain(parserError),
+            context: context
+        )
+    }
+
+    /// Answers with a JSON error, then closes the connection: its input cannot be read any further.
+    private func answer(status: HTTPResponse.Status, type: String, message: String, context: ChannelHandlerContext) {
+        let body = HTTPErrorBody.json(status: status.code, type: type, message: message)
+        var head = HTTPResponse(status: status)
         head.headerFields[.contentType] = "application/json"
         head.headerFields[.contentLength] = String(body.count)
         head.headerFields[.connection] = "close"
@@ -196,8 +252,8 @@ final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
 /// The JSON bodies of the errors the HTTP layer answers itself.
 enum HTTPErrorBody {
     /// OpenAI's error shape: no route (and so no provider) is known when HTTP itself fails.
-    static func json(type: String, message: String) -> [UInt8] {
-        AdapterSelection.openAI.errorBody(ExchangeError(status: 400, type: type, message: message))
+    static func json(status: Int = 400, type: String, message: String) -> [UInt8] {
+        AdapterSelection.openAI.errorBody(ExchangeError(status: status, type: type, message: message))
     }
 
     /// What a parser error means, in words.

@@ -65,6 +65,16 @@ public struct ProxyConfiguration: Sendable {
     public var pace: ReplayPace = .none
     /// Request bodies above this size get a 413.
     public var maxBodyBytes: Int = 32 * 1024 * 1024
+    /// Request heads (request line and headers) above this size get a 431 before anything is
+    /// read or forwarded. Real upstreams refuse far smaller heads (8 to 32 KiB), and answer
+    /// them before reading them whole, which the upstream client must never be asked to survive.
+    public var maxHeaderBytes: Int = 32 * 1024
+    /// Names besides the loopback ones that a request's `Host` may give (`--allow-host`): a
+    /// container's or CI service's name. `NAME` allows any port, `NAME:PORT` that port only.
+    public var allowedHosts: [String] = []
+    /// Origins besides the loopback ones whose requests are answered (`--allow-origin`), such as
+    /// `https://app.example.test`; every other `Origin`, and `Origin: null`, is refused.
+    public var allowedOrigins: [String] = []
     /// How long an upstream may take to answer (to its response head, counted from when the
     /// request is sent), and to send each next body bytes, before the client gets a 504.
     public var upstreamTimeout: Duration = .seconds(300)

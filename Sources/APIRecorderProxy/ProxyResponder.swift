@@ -20,6 +20,8 @@ struct ProxyResponder: HTTPResponder {
     /// The pipeline's metrics, for `GET /__recorder/metrics`.
     let metrics: PrometheusCollectorRegistry
     let logger: Logger
+    /// Who may drive the proxy (loopback callers, and the hosts and origins allowed).
+    let policy: CallerPolicy
     /// Request headers that carry an API key by themselves (Gemini, Anthropic, Azure OpenAI).
     private static let keyHeaders = ["x-goog-api-key", "x-api-key", "api-key"]
 
@@ -27,25 +29,93 @@ struct ProxyResponder: HTTPResponder {
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
-        if path.hasPrefix("/__recorder/") { return try await control(request, path: path) }
+        let isControl = path.hasPrefix("/__recorder/")
+        // Routing reads only the path; the caller policy decides before anything else is read.
         let (name, rest) = Self.routeName(of: path)
-        guard !name.isEmpty, let route = configuration.route(named: name) else {
-            let known = configuration.routes.map { "/\($0.name)" }.joined(separator: ", ")
-            return errorResponse(
-                ExchangeError(
-                    status: 404,
-                    type: "route_not_found",
-                    message:
-                        "No route for \(path). Routes: \(known.isEmpty ? "none (start with --upstream NAME=URL)" : known)."
-                )
+        let route = isControl || name.isEmpty ? nil : configuration.route(named: name)
+        let adapter =
+            route.map { AdapterSelection.select($0.adapter, forPath: rest) } ?? .openAI(AdapterSelection.openAI)
+        let origin: String?
+        switch policy.verdict(
+            method: request.method.rawValue,
+            host: request.head.authority,
+            origin: request.headers[.origin]
+        ) {
+        case .refuse(let error):
+            logger.warning(
+                "request refused",
+                metadata: [
+                    "status": "\(error.status)", "type": "\(error.type)",
+                    "method": "\(request.method.rawValue.prefix(32))",
+                    "host": "\(request.head.authority?.prefix(200) ?? "none")",
+                    "origin": "\(request.headers[.origin]?.prefix(200) ?? "none")",
+                ]
             )
+            var response = errorResponse(error, adapter: adapter)
+            if error.status == 405 { response.headers[.allow] = CallerPolicy.allowedMethods }
+            // After a CONNECT the decoder expects a tunnel: nothing more on the connection is HTTP.
+            if request.method == .connect { response.headers[.connection] = "close" }
+            return response
+        case .preflight(let preflightOrigin):
+            return preflightResponse(request, origin: preflightOrigin)
+        case .serve(let allowedOrigin):
+            origin = allowedOrigin
         }
-        let adapter = AdapterSelection.select(route.adapter, forPath: rest)
+        var response: Response
+        if isControl {
+            response = try await control(request, path: path)
+        } else if let route {
+            response = await forward(request, route: route, rest: rest, adapter: adapter)
+        } else {
+            response = routeNotFound(path)
+        }
+        if let origin {
+            for (name, value) in CallerPolicy.corsHeaders(origin: origin) {
+                if let field = HTTPField.Name(name) { response.headers.append(HTTPField(name: field, value: value)) }
+            }
+        }
+        return response
+    }
 
+    /// A CORS preflight (or a plain `OPTIONS`), answered here: never forwarded, never recorded.
+    private func preflightResponse(_ request: Request, origin: String?) -> Response {
+        var headers = HTTPFields()
+        let requestedHeaders = HTTPField.Name("Access-Control-Request-Headers").flatMap { request.headers[$0] }
+        let privateNetwork = HTTPField.Name("Access-Control-Request-Private-Network").flatMap { request.headers[$0] }
+        for (name, value) in CallerPolicy.preflightHeaders(
+            origin: origin,
+            requestedHeaders: requestedHeaders,
+            privateNetwork: privateNetwork?.lowercased() == "true"
+        ) {
+            if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
+        }
+        return Response(status: .noContent, headers: headers)
+    }
+
+    /// The 404 of a path that names no route.
+    private func routeNotFound(_ path: String) -> Response {
+        let known = configuration.routes.map { "/\($0.name)" }.joined(separator: ", ")
+        return errorResponse(
+            ExchangeError(
+                status: 404,
+                type: "route_not_found",
+                message:
+                    "No route for \(path). Routes: \(known.isEmpty ? "none (start with --upstream NAME=URL)" : known)."
+            )
+        )
+    }
+
+    /// A request to `route`, answered by the pipeline.
+    private func forward(
+        _ request: Request,
+        route: ProxyRoute,
+        rest: String,
+        adapter: SelectedAdapter
+    ) async -> Response {
         let body: [UInt8]
         do {
             body = try await collectBody(request)
-        } catch let error as ExchangeError {
+        } catch {
             return errorResponse(error, adapter: adapter)
         }
 
@@ -77,8 +147,9 @@ struct ProxyResponder: HTTPResponder {
         return (path[start..<slash], after.isEmpty ? "" : "/" + after)
     }
 
-    /// The request's body, or a 413 `ExchangeError` when it is larger than `--max-body`.
-    private func collectBody(_ request: Request) async throws -> [UInt8] {
+    /// The request's body, or a 413 `ExchangeError` when it is larger than `--max-body` (400 when
+    /// it cannot be read: the client stopped sending it midway, or its framing is broken).
+    private func collectBody(_ request: Request) async throws(ExchangeError) -> [UInt8] {
         do {
             var buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
             return buffer.readBytes(length: buffer.readableBytes) ?? []
@@ -88,11 +159,17 @@ struct ProxyResponder: HTTPResponder {
                 type: "request_too_large",
                 message: "The request body is larger than --max-body (\(configuration.maxBodyBytes) bytes)."
             )
+        } catch {
+            throw ExchangeError(
+                status: 400,
+                type: "invalid_request_error",
+                message: "The request body could not be read: it ended before its length, or is not valid HTTP."
+            )
         }
     }
 
     /// The request's body as JSON, or a 400 `invalid_json` (413 when too large) `ExchangeError`.
-    private func collectJSON(_ request: Request) async throws -> JSONValue {
+    private func collectJSON(_ request: Request) async throws(ExchangeError) -> JSONValue {
         let bytes = try await collectBody(request)
         do {
             return try JSONValue(parsing: bytes)
@@ -187,7 +264,7 @@ struct ProxyResponder: HTTPResponder {
             let json: JSONValue
             do {
                 json = try await collectJSON(request)
-            } catch let error as ExchangeError {
+            } catch {
                 return errorResponse(error)
             }
             guard case .object(let object) = json, let list = object["faults"]?.arrayValue else {
@@ -234,7 +311,7 @@ struct ProxyResponder: HTTPResponder {
             let json: JSONValue
             do {
                 json = try await collectJSON(request)
-            } catch let error as ExchangeError {
+            } catch {
                 return errorResponse(error)
             }
             let reply: (status: Int, body: JSONValue)
@@ -260,9 +337,13 @@ struct ProxyResponder: HTTPResponder {
             }
             return jsonResponse(reply.body, status: .init(code: reply.status))
         case (.post, "/__recorder/test"):
-            var buffer = try await request.body.collect(upTo: 1 << 20)
-            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-            guard let value = try? JSONValue(parsing: bytes), case .object = value else {
+            let value: JSONValue
+            do {
+                value = try await collectJSON(request)
+            } catch {
+                return errorResponse(error)
+            }
+            guard case .object = value, value["test_id"].map({ $0 == .null || $0.stringValue != nil }) ?? true else {
                 return errorResponse(
                     ExchangeError(
                         status: 400,

@@ -43,14 +43,17 @@ package final class HTTPClientTransport: UpstreamTransport {
     package let client: HTTPClient
     private let ownsClient: Bool
     private let slots: ConnectionSlots
+    /// How long the upstream may go without sending body bytes (`nil`: as the client says).
+    private let readTimeout: Duration?
 
     /// A transport over a client of its own, configured for upstreams.
     package init(configuration: Configuration, eventLoopGroup: any EventLoopGroup = HTTPClient.defaultEventLoopGroup) {
         var client = HTTPClient.Configuration()
-        client.timeout = .init(
-            connect: TimeAmount(configuration.connectTimeout),
-            read: TimeAmount(configuration.readTimeout)
-        )
+        // No read timeout of AsyncHTTPClient's own: its idle-read timer (1.37.0) stops the process
+        // on a precondition when an upstream answers before the request head has been written,
+        // and closes (a 431 to a large head on a pooled connection). ``ReadTimeoutBody`` times
+        // the reads instead.
+        client.timeout = .init(connect: TimeAmount(configuration.connectTimeout), read: nil)
         client.decompression = .disabled
         client.connectionPool = .init(
             idleTimeout: .seconds(60),
@@ -60,6 +63,7 @@ package final class HTTPClientTransport: UpstreamTransport {
         self.client = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: client)
         self.ownsClient = true
         self.slots = ConnectionSlots(perHost: configuration.connections)
+        self.readTimeout = configuration.readTimeout
     }
 
     /// A transport over `client`, which the caller owns; at most `connections` requests to one
@@ -68,6 +72,7 @@ package final class HTTPClientTransport: UpstreamTransport {
         self.client = client
         self.ownsClient = false
         self.slots = ConnectionSlots(perHost: connections)
+        self.readTimeout = nil
     }
 
     /// Shuts down the client this transport made (not one it was given).
@@ -100,7 +105,7 @@ package final class HTTPClientTransport: UpstreamTransport {
         // The slot is held until the body has been read (an HTTP/1 connection is busy until then),
         // and released when the body is dropped unread.
         let body = UpstreamBody(
-            response.body,
+            ReadTimeoutBody(base: response.body, timeout: readTimeout),
             bytes: { Array(buffer: $0) },
             mapError: { error in
                 slot.release()
@@ -252,5 +257,45 @@ final class ConnectionSlots: Sendable {
             return nil
         }
         next?.resume()
+    }
+}
+
+/// A response body whose every read must bring bytes within `timeout`, else it fails with
+/// AsyncHTTPClient's `readTimeout` (and the read is cancelled, which ends the request). Timed
+/// here, not by AsyncHTTPClient's own idle-read timer, which can crash the process.
+struct ReadTimeoutBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element: Sendable {
+    let base: Base
+    /// `nil`: no timeout of this type's.
+    let timeout: Duration?
+
+    func makeAsyncIterator() -> Iterator { Iterator(box: IteratorBox(base.makeAsyncIterator()), timeout: timeout) }
+
+    struct Iterator: AsyncIteratorProtocol {
+        let box: IteratorBox
+        let timeout: Duration?
+
+        mutating func next() async throws -> Base.Element? {
+            let box = self.box
+            guard let timeout else { return try await box.next() }
+            return try await withThrowingTaskGroup(of: Base.Element?.self) { group in
+                group.addTask { try await box.next() }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw HTTPClientError.readTimeout
+                }
+                // The first to finish decides; the other is cancelled (a cancelled read ends the request).
+                defer { group.cancelAll() }
+                return try await group.next() ?? nil
+            }
+        }
+    }
+
+    /// The base iterator, advanced by one read at a time.
+    final class IteratorBox: @unchecked Sendable {
+        private var iterator: Base.AsyncIterator
+
+        init(_ iterator: Base.AsyncIterator) { self.iterator = iterator }
+
+        func next() async throws -> Base.Element? { try await iterator.next() }
     }
 }

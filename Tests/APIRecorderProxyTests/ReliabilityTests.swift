@@ -272,10 +272,26 @@ struct ReliabilityTests {
     }
 
     @Test(arguments: [
-        (
-            "an oversized header",
-            "GET /up/models HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 100_000))\r\n\r\n"
-        ),
+        // Past NIO's own limit (80 KiB) and past the proxy's (32 KiB): 431 either way.
+        ("a header over the decoder's limit", String(repeating: "b", count: 100_000)),
+        ("a header over the proxy's limit", String(repeating: "b", count: 40_000)),
+    ])
+    func oversizedHeadsGet431WithAJSONBody(_ name: String, _ header: String) async throws {
+        let directory = try TemporaryDirectory()
+        try await withProxy(mode: .replay, root: directory.path, upstreamPort: nil) { port in
+            let connection = try RawConnection(port: port)
+            _ = connection.send("GET /up/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: \(header)\r\n\r\n")
+            let reply = connection.readUntilClosed(timeout: .seconds(3))
+            let text = String(decoding: reply.bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 431"), "\(name): \(text.prefix(200))")
+            let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+            let error = try JSONValue(parsing: body)["error"]
+            #expect(error?["type"] == "request_header_fields_too_large", "\(name): \(body)")
+            #expect(reply.closed)
+        }
+    }
+
+    @Test(arguments: [
         ("a NUL byte in a header", "GET /up/models HTTP/1.1\r\nHost: x\r\nX-Bad: a\u{0}b\r\n\r\n"),
         (
             "malformed chunked encoding",

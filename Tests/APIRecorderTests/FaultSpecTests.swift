@@ -32,13 +32,19 @@ struct FaultSpecTests {
     @Test(arguments: [
         "status=abc", "status=99", "delay=soon", "retry-after=2", "times=0", "explode", "", "status=429; malformed",
         "malformed=yes",
+        // Parts with no key: these once stopped the process (an index into an empty split).
+        "=", "==", "=429", " = ", "status=429; =", ";=;", "delay=1e309s", "delay=nan", "delay=-0.5s", "delay=inf",
+        "status=99999999999999999999", "times=-1", "cut-after=\u{0}", "é=1",
     ])
     func badSpecsAreRefusedWithAReason(_ spec: String) {
         #expect(throws: FaultSpecError.self) { try Fault(spec: spec) }
     }
 
     @Test func badJSONIsRefused() {
-        for json: JSONValue in [[], ["status": "429"], ["delay": 3], ["times": 2], ["malformed": 1]] {
+        for json: JSONValue in [
+            [], ["status": "429"], ["delay": 3], ["times": 2], ["malformed": 1], ["spec": "="], ["spec": ";"],
+            ["status": 1e300], ["status": 429.5], ["delay_ms": -1], "status=429", nil,
+        ] {
             #expect(throws: FaultSpecError.self) { try Fault(json: json) }
         }
     }

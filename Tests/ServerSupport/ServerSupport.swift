@@ -460,3 +460,158 @@ public struct RawConnectionError: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
 }
+
+// MARK: An upstream that answers early
+
+/// A raw HTTP/1.1 upstream on 127.0.0.1 that answers before it has read the whole request, as
+/// real servers do with limits: a request head larger than `headLimit` gets `431` once that many
+/// bytes have arrived, a body larger than `bodyLimit` gets `413` right after the head, and in
+/// both cases the connection is closed with the rest unread. Other requests get a small chat
+/// completion on a kept-alive connection, so the next request reuses a pooled connection.
+public final class EarlyAnsweringUpstream: @unchecked Sendable {
+    public let port: Int
+    private let listener: Int32
+    private let state = Mutex<(served: Int, refused: Int, stopped: Bool)>((0, 0, false))
+
+    /// Requests answered normally, and requests answered early.
+    public var served: Int { state.withLock { $0.served } }
+    public var refused: Int { state.withLock { $0.refused } }
+
+    public init(headLimit: Int = 8192, bodyLimit: Int = 1 << 20) throws {
+        #if canImport(Glibc)
+        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        listener = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let socket = listener
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(socket, pointer, length) == 0 && listen(socket, 16) == 0
+                    && getsockname(socket, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw RawConnectionError("could not listen: \(errno)") }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        startAccepting(headLimit: headLimit, bodyLimit: bodyLimit)
+    }
+
+    private func startAccepting(headLimit: Int, bodyLimit: Int) {
+        Thread.detachNewThread { [self] in
+            while true {
+                let connection = accept(listener, nil, nil)
+                if connection < 0 { return }
+                Thread.detachNewThread { self.serve(connection, headLimit: headLimit, bodyLimit: bodyLimit) }
+            }
+        }
+    }
+
+    deinit { stop() }
+
+    /// Stops accepting connections.
+    public func stop() {
+        let first = state.withLock { state -> Bool in
+            defer { state.stopped = true }
+            return !state.stopped
+        }
+        if first {
+            shutdown(listener, Int32(SHUT_RDWR))
+            close(listener)
+        }
+    }
+
+    private func serve(_ connection: Int32, headLimit: Int, bodyLimit: Int) {
+        defer { close(connection) }
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        func read() -> Bool {
+            let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return false }
+            pending += buffer[0..<count]
+            return true
+        }
+        func answer(_ status: String, _ body: String, close: Bool) {
+            let head = "HTTP/1.1 \(status)\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n"
+            let bytes = Array((head + (close ? "connection: close\r\n" : "") + "\r\n" + body).utf8)
+            _ = bytes.withUnsafeBytes { raw in
+                #if canImport(Glibc)
+                Glibc.send(connection, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL))
+                #else
+                Darwin.send(connection, raw.baseAddress, raw.count, 0)
+                #endif
+            }
+        }
+        let terminator: [UInt8] = Array("\r\n\r\n".utf8)
+        while true {
+            var headEnd: Int?
+            while headEnd == nil {
+                if let end = Self.find(terminator, in: pending) {
+                    headEnd = end
+                } else if pending.count > headLimit {
+                    state.withLock { $0.refused += 1 }
+                    answer("431 Request Header Fields Too Large", #"{"error": "header too large"}"#, close: true)
+                    return
+                } else if !read() {
+                    return
+                }
+            }
+            guard let headEnd else { return }
+            let head = String(decoding: pending[..<headEnd], as: UTF8.self).lowercased()
+            let length =
+                head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+            pending.removeFirst(headEnd + terminator.count)
+            if length > bodyLimit {
+                state.withLock { $0.refused += 1 }
+                answer("413 Payload Too Large", #"{"error": "body too large"}"#, close: true)
+                return
+            }
+            while pending.count < length { if !read() { return } }
+            pending.removeFirst(length)
+            state.withLock { $0.served += 1 }
+            answer(
+                "200 OK",
+                #"{"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}"#,
+                close: false
+            )
+        }
+    }
+
+    private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for start in 0...(haystack.count - needle.count)
+        where haystack[start..<(start + needle.count)].elementsEqual(needle) {
+            return start
+        }
+        return nil
+    }
+}
+
+/// Sends `bytes` on a new raw connection to `port` and reads until it closes or `timeout` passes,
+/// on a thread of its own: a blocking read on the concurrency pool's few threads would starve the
+/// in-process proxy that is to answer it.
+public func rawExchange(
+    port: Int,
+    _ bytes: [UInt8],
+    timeout: Duration = .seconds(5)
+) async throws -> (
+    bytes: [UInt8], closed: Bool
+) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            do {
+                let connection = try RawConnection(port: port)
+                _ = connection.send(bytes)
+                continuation.resume(returning: connection.readUntilClosed(timeout: timeout))
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+}

@@ -6,8 +6,8 @@ endpoint, in the reference's tool format:
   `recordedTool`, here through `api-recorder tool`) writes for the same call;
 - sync and async functions; pydantic models and dataclasses stored as JSON and given back as
   dicts unless `returns` names the type, in every mode;
-- a raised error replays as the same exception type where it can be imported, as
-  `RecordedToolError` otherwise;
+- a raised error replays as the same exception type where its module is already imported, as
+  `RecordedToolError` otherwise (a recording never makes Python import a module);
 - a changed argument is a miss whose diagnosis names the `kwargs` path, and fails the test;
 - every tool recording of the reference's corpus replays through `invoke_tool`.
 """
@@ -303,6 +303,60 @@ def test_errors_without_an_importable_type_are_recorded_tool_errors(tree, monkey
         monkeypatch.setenv("API_RECORDER_URL", proxy.url)
         with pytest.raises(RecordingNotFoundError, match="Differences: kwargs.x"):
             invoke_tool("local", "fails", {"x": 1}, fails)
+
+
+def test_a_recording_never_makes_python_import_a_module(tree, monkeypatch, tmp_path):
+    """Recordings arrive in pull requests: a recorded error's type names a module, and replaying it
+    must not import that module (an import runs its code). Only modules already in `sys.modules`
+    are looked in; anything else is a `RecordedToolError`."""
+    marker = tmp_path / "imported"
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "planted_module.py").write_text(
+        f"open({str(marker)!r}, 'w').write('imported')\nclass Boom(Exception):\n    pass\n")
+    monkeypatch.syspath_prepend(str(modules))
+
+    class Recorded(Exception):
+        pass
+
+    def fails():
+        raise Recorded("the original")
+
+    with Proxy(tree, mode="record-if-missing", upstreams={}) as proxy:
+        monkeypatch.setenv("API_RECORDER_URL", proxy.url)
+        with pytest.raises(Recorded):
+            invoke_tool("local", "planted", {}, fails)
+    [path] = list(tree.rglob("recordings/*.json"))
+    recorded_type = f"{Recorded.__module__}.{Recorded.__qualname__}"
+    text = path.read_text()
+    assert recorded_type in text
+    # As a pull request could change it: the type now names a module nothing has imported, and
+    # then one that is imported but through a lazy module attribute.
+    for planted in ["planted_module.Boom", "planted_module.sub.Boom", "os.path.planted_module"]:
+        path.write_text(text.replace(recorded_type, planted))
+        with Proxy(tree, mode="replay", upstreams={}) as proxy:
+            monkeypatch.setenv("API_RECORDER_URL", proxy.url)
+            with pytest.raises(RecordedToolError) as replayed:
+                invoke_tool("local", "planted", {}, fails)
+        assert replayed.value.type_name == planted and replayed.value.message == "the original"
+        assert not marker.exists(), f"replaying {planted} imported the module"
+        assert "planted_module" not in sys.modules
+    # A type whose module is imported is rebuilt as itself.
+    path.write_text(text.replace(recorded_type, "subprocess.SubprocessError"))
+    with Proxy(tree, mode="replay", upstreams={}) as proxy:
+        monkeypatch.setenv("API_RECORDER_URL", proxy.url)
+        with pytest.raises(subprocess.SubprocessError, match="the original"):
+            invoke_tool("local", "planted", {}, fails)
+    # Lazily importing attributes are never triggered: a module whose `__getattr__` imports.
+    lazy = type(sys)("lazy_importer")
+    lazy.__getattr__ = lambda name: __import__("planted_module")  # PEP 562
+    monkeypatch.setitem(sys.modules, "lazy_importer", lazy)
+    path.write_text(text.replace(recorded_type, "lazy_importer.Boom"))
+    with Proxy(tree, mode="replay", upstreams={}) as proxy:
+        monkeypatch.setenv("API_RECORDER_URL", proxy.url)
+        with pytest.raises(RecordedToolError):
+            invoke_tool("local", "planted", {}, fails)
+    assert not marker.exists() and "planted_module" not in sys.modules
 
 
 def test_the_package_exports_the_tool_api():

@@ -21,10 +21,10 @@ import asyncio
 import builtins
 import dataclasses
 import functools
-import importlib
 import inspect
 import json
 import os
+import sys
 import urllib.error
 import urllib.request
 from typing import Any, Callable, Mapping, TypeVar
@@ -283,7 +283,7 @@ def _error_json(error: BaseException) -> dict[str, Any]:
 
 
 def _rebuilt_error(type_name: str, message: str, path: str | None) -> BaseException:
-    """The recorded error as its own type where that can be imported, else `RecordedToolError`."""
+    """The recorded error as its own type where its module is already imported, else `RecordedToolError`."""
     cls = _import_exception(type_name)
     error: BaseException
     try:
@@ -296,20 +296,25 @@ def _rebuilt_error(type_name: str, message: str, path: str | None) -> BaseExcept
 
 
 def _import_exception(type_name: str) -> type[BaseException] | None:
+    """The exception class `type_name` names, looked up only among modules already imported.
+
+    Recordings arrive in pull requests: a type name in one must never make Python import a module
+    (an import runs code), so this reads `sys.modules` and never calls the import machinery, and
+    reads attributes statically (no module `__getattr__`, which may import lazily).
+    """
     module_name = type_name.rpartition(".")[0]
     candidates: list[Any] = []
     if not module_name:
-        candidates.append(getattr(builtins, type_name, None))
+        candidates.append(inspect.getattr_static(builtins, type_name, None))
     else:
-        # The longest importable module prefix, then attributes (nested classes).
+        # The longest module prefix already imported, then attributes (nested classes).
         parts = type_name.split(".")
         for split in range(len(parts) - 1, 0, -1):
-            try:
-                target: Any = importlib.import_module(".".join(parts[:split]))
-            except ImportError:
+            target: Any = sys.modules.get(".".join(parts[:split]))
+            if target is None:
                 continue
             for attribute in parts[split:]:
-                target = getattr(target, attribute, None)
+                target = inspect.getattr_static(target, attribute, None)
             candidates.append(target)
             break
     for candidate in candidates:

@@ -103,9 +103,13 @@ extension Fault {
         for part in spec.split(separator: ";") {
             let trimmed = part.trimmingWhitespace()
             if trimmed.isEmpty { continue }
-            let pieces = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace() }
-            let key = pieces[0].lowercased()
-            let value = pieces.count > 1 ? pieces[1] : nil
+            // `=` or `=3` has no key: `split` would drop the empty piece, so cut at the first `=`.
+            let equals = trimmed.firstIndex(of: "=")
+            let key = String(trimmed[..<(equals ?? trimmed.endIndex)]).trimmingWhitespace().lowercased()
+            let value = equals.map { String(trimmed[trimmed.index(after: $0)...]).trimmingWhitespace() }
+            guard !key.isEmpty else {
+                throw FaultSpecError(description: "a fault part has no key: \"\(trimmed)\"; write key=value")
+            }
             switch key {
             case "status": status = try Self.integer(value, key, in: 100...599)
             case "retry-after": retryAfter = try Self.integer(value, key, in: 0...86_400)
