@@ -298,7 +298,8 @@ struct JSONParser {
         var object = JSONObject()
         var keyIndex: [ExactKey: Int]? = nil
         try scanMembers(buildingKeys: true) { parser, key throws(JSONParseError) in
-            let key = key!
+            // `buildingKeys: true` gives every member its key.
+            guard let key else { throw parser.error("a property without a name") }
             let value = try parser.parseValue()
             // Python keeps the first position of a repeated key and the last value.
             if object.count < 16 {

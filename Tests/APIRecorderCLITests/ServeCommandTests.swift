@@ -42,12 +42,41 @@ struct ServeCommandTests {
     @Test func badFlagsAreUsageErrors() throws {
         for arguments in [
             ["--mode", "sometimes"], ["--upstream", "noequals"], ["--upstream", "a=ftp://x"],
-            ["--recorded-base", "b=http://x"], ["--pace", "fast"],
+            ["--recorded-base", "b=http://x"], ["--pace", "fast"], ["--allow-origin", "null"],
+            ["--allow-origin", "app.example"], ["--max-header-bytes", "10"], ["--max-header-bytes", "100000"],
         ] {
             let output = try BuiltBinary.run(["serve", "--port", "0"] + arguments)
             #expect(output.status == 64, "\(arguments): \(output.stderr)")
             #expect(!output.stderr.isEmpty)
         }
+    }
+
+    @Test func listeningBeyondLoopbackWarnsWhatItExposesAndKeepsTheHostRule() throws {
+        let directory = try TemporaryDirectory()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: BuiltBinary.path)
+        process.arguments = [
+            "serve", "--port", "0", "--host", "0.0.0.0", "--root", directory.path, "--upstream",
+            "openai=http://127.0.0.1:9/v1", "--upstream-key", "openai=SOME_KEY", "--allow-host", "recorder",
+        ]
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasSuffix("_MODE") }
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        var line: [UInt8] = []
+        while let byte = try output.fileHandleForReading.read(upToCount: 1)?.first, byte != 0x0A { line.append(byte) }
+        let port = String(decoding: line, as: UTF8.self).split(separator: ":").last?.split(separator: " ").first
+        process.terminate()
+        process.waitUntilExit()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(port != nil)
+        #expect(stderr.contains("warning"), "\(stderr)")
+        #expect(stderr.contains("beyond loopback"), "\(stderr)")
+        #expect(stderr.contains("injected upstream keys of openai"), "\(stderr)")
+        #expect(stderr.contains("recordings under \(directory.path)"), "\(stderr)")
+        #expect(!stderr.contains("SOME_KEY"))
     }
 
     @Test func sigtermStopsTheServerCleanly() throws {

@@ -21,7 +21,7 @@ enum GeminiKeyCase {
         for scalar in key.unicodeScalars {
             if scalar.value >= 0x41, scalar.value <= 0x5A {
                 result.append("_")
-                result.unicodeScalars.append(Unicode.Scalar(scalar.value + 0x20)!)
+                result.unicodeScalars.append(Unicode.Scalar(UInt8(scalar.value + 0x20)))
             } else {
                 result.unicodeScalars.append(scalar)
             }
@@ -38,7 +38,7 @@ enum GeminiKeyCase {
             if scalar == "_", index > 0 {
                 upperNext = true
             } else if upperNext, scalar.value >= 0x61, scalar.value <= 0x7A {
-                result.unicodeScalars.append(Unicode.Scalar(scalar.value - 0x20)!)
+                result.unicodeScalars.append(Unicode.Scalar(UInt8(scalar.value - 0x20)))
                 upperNext = false
             } else {
                 if upperNext { result.append("_") }

@@ -81,7 +81,7 @@ public struct JSONDifference: Sendable, Equatable {
                     || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
                     || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
                     || byte == UInt8(ascii: "-")
-            } && !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(key.utf8.first!)
+            } && key.utf8.first.map { !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } == true
         if isIdentifier { return path.isEmpty ? key : path + "." + key }
         return path + "[" + String(decoding: JSONValue.string(key).compactBytes(), as: UTF8.self) + "]"
     }
