@@ -73,6 +73,10 @@ struct RecordingStoreTests {
     @Test(arguments: [
         "../outside/test_x.py::t", "tests/../../etc/test_x.py::t", "/etc/passwd::t", "tests/a\0b/test.py::t",
         "tests\\..\\..\\x.py::t",
+        // A combining mark, a variation selector or a joiner after `/` or `..` makes one grapheme
+        // with it, which `Character` comparisons do not see as `/` or `..`; the file system does.
+        "../\u{301}x/y.py::t", "/\u{FE0F}/x.py::t", "/\u{200D}/x.py::t", "\\\u{301}/x.py::t",
+        "a/..\u{FE0F}/../../b.py::t",
     ])
     func testIDsCannotEscapeTheRoot(testID: String) throws {
         let directory = try TemporaryDirectory()

@@ -17,42 +17,59 @@ public enum RecordingLayout {
     ///   (``maximumFolderNameBytes``).
     public static func relativeDirectory(forTestID testID: String?) throws(StoreError) -> String? {
         guard let testID, let filePart = filePart(of: testID) else { return nil }
-        if filePart.contains("\0") {
+        // On UTF-8 bytes, as the file system reads the path: `Character`s would join a `/` or a
+        // `.` with a combining mark that follows it into one grapheme (`"/\u{301}"` is not `"/"` to
+        // `hasPrefix` or `split`), and let `../\u{301}x` through as a folder that leaves the root.
+        let bytes = Array(filePart.utf8)
+        if bytes.contains(0) {
             throw StoreError.unsafeTestID(testID, reason: "it contains a NUL character")
         }
-        if filePart.hasPrefix("/") || filePart.hasPrefix("\\") {
+        if bytes.first == slash || bytes.first == backslash {
             throw StoreError.unsafeTestID(testID, reason: "its file part is an absolute path")
         }
-        let components = filePart.split(separator: "/", omittingEmptySubsequences: true)
-            .filter { $0 != "." }
-        if components.contains("..") {
-            throw StoreError.unsafeTestID(testID, reason: "its file part contains '..'")
+        let components = bytes.split(separator: slash, omittingEmptySubsequences: true).filter {
+            !$0.elementsEqual([dot])
         }
-        if components.contains(where: { $0.contains("\\") && $0.split(separator: "\\").contains("..") }) {
+        // `..` as a component, also between backslashes (a Windows path in a test id).
+        let parent: [UInt8] = [dot, dot]
+        if components.contains(where: { component in
+            component.split(separator: backslash, omittingEmptySubsequences: false).contains {
+                $0.elementsEqual(parent)
+            }
+        }) {
             throw StoreError.unsafeTestID(testID, reason: "its file part contains '..'")
         }
         let folders = components.dropLast()
-        if let long = folders.first(where: { $0.utf8.count > maximumFolderNameBytes }) {
+        if let long = folders.first(where: { $0.count > maximumFolderNameBytes }) {
+            let name = String(decoding: long, as: UTF8.self)
             throw StoreError.unsafeTestID(
                 testID,
-                reason: "its folder name \"\(long.prefix(32))…\" is \(long.utf8.count) bytes long, "
+                reason: "its folder name \"\(name.prefix(32))…\" is \(long.count) bytes long, "
                     + "more than the \(maximumFolderNameBytes) a file system allows"
             )
         }
-        return folders.isEmpty ? "recordings" : folders.joined(separator: "/") + "/recordings"
+        guard !folders.isEmpty else { return "recordings" }
+        return folders.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/") + "/recordings"
     }
+
+    private static let slash = UInt8(ascii: "/")
+    private static let backslash = UInt8(ascii: "\\")
+    private static let dot = UInt8(ascii: ".")
 }
 
 extension RecordingLayout {
-    /// The part of a test id before its first `::`, or `nil` when it has none.
+    /// The part of a test id before its first `::`, or `nil` when it has none. Found on UTF-8
+    /// bytes, as Python's `split("::")` finds it on code points (a `:` followed by a combining
+    /// mark is still a `:`).
     static func filePart(of testID: String) -> Substring? {
-        var previousWasColon = false
-        for index in testID.indices {
-            if testID[index] == ":" {
-                if previousWasColon { return testID[..<testID.index(before: index)] }
-                previousWasColon = true
+        let utf8 = testID.utf8
+        var previous: String.UTF8View.Index?
+        for index in utf8.indices {
+            if utf8[index] == UInt8(ascii: ":") {
+                if let previous { return testID[..<previous] }
+                previous = index
             } else {
-                previousWasColon = false
+                previous = nil
             }
         }
         return nil
