@@ -114,6 +114,12 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // The fuzz targets (docs/fuzzing.md): entry points that check invariants on any bytes, shared
+        // by the libFuzzer binary and FuzzCorpusTests. Not a product.
+        .target(name: "FuzzTargets", dependencies: ["APIRecorder", "PythonJSON"]),
+        // libFuzzer binary when built by scripts/fuzz.sh (`--sanitize=fuzzer -DFUZZING`), otherwise
+        // the corpus runner. An executable of the package, not a product.
+        .executableTarget(name: "APIRecorderFuzz", dependencies: ["FuzzTargets"]),
         // Helpers shared by the test targets: where ../shared is, how to run the built binary.
         .target(name: "TestSupport", path: "Tests/Support"),
         // Helpers for tests that run servers in process (the proxy, test upstreams).
@@ -139,7 +145,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "APIRecorderTests", dependencies: ["APIRecorder", "TestSupport"]),
+        .testTarget(name: "APIRecorderTests", dependencies: ["APIRecorder", "FuzzTargets", "TestSupport"]),
         .testTarget(name: "APIRecorderCLITests", dependencies: ["APIRecorderCLI", "APIRecorder", "TestSupport"]),
         .testTarget(
             name: "APIRecorderTestingTests",
