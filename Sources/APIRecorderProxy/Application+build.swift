@@ -65,6 +65,11 @@ public func buildApplication(
             readTimeout: configuration.upstreamTimeout
         )
     )
+    let policy = CallerPolicy(
+        allowedHosts: configuration.allowedHosts,
+        allowedOrigins: configuration.allowedOrigins,
+        listeningHost: configuration.host
+    )
     let responder = ProxyResponder(
         configuration: configuration,
         pipeline: pipeline,
@@ -73,18 +78,15 @@ public func buildApplication(
         tools: ToolEndpoint(timeout: configuration.upstreamTimeout),
         metrics: metrics,
         logger: logger,
-        policy: CallerPolicy(
-            allowedHosts: configuration.allowedHosts,
-            allowedOrigins: configuration.allowedOrigins,
-            listeningHost: configuration.host
-        )
+        policy: policy
     )
     var app = Application(
         responder: responder,
         server: GuardedHTTP1Channel.builder(
             idleTimeout: configuration.idleTimeout,
             headerTimeout: configuration.headerTimeout,
-            maxHeadBytes: configuration.maxHeaderBytes
+            maxHeadBytes: configuration.maxHeaderBytes,
+            policy: policy
         ),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },

@@ -59,8 +59,20 @@ struct CallerPolicy: Sendable {
         case refuse(ExchangeError)
     }
 
-    /// The verdict on a request with this method, `Host` (`nil`: none) and `Origin` (`nil`: none).
-    func verdict(method: String, host: String?, origin: String?) -> Verdict {
+    /// The verdict on a request with this method, `Host` (`nil`: none), `Origin` (`nil`: none)
+    /// and request target; a target in absolute form (`http://name/path`) names the host that
+    /// counts (RFC 9112, 3.2.2), so its authority must be allowed as well.
+    func verdict(method: String, host: String?, origin: String?, target: String? = nil) -> Verdict {
+        if let target, let authority = Self.authority(ofAbsoluteTarget: target), !isAllowed(host: authority) {
+            return .refuse(
+                ExchangeError(
+                    status: 403,
+                    type: "forbidden_host",
+                    message: "The request target names the host \(Self.quoted(authority)), which is not a loopback "
+                        + "address; the proxy is not a forward proxy (use --allow-host NAME to allow a name)."
+                )
+            )
+        }
         guard let host else {
             return .refuse(
                 ExchangeError(
@@ -106,6 +118,22 @@ struct CallerPolicy: Sendable {
             )
         }
         return .serve(origin: origin)
+    }
+
+    /// The authority of a target in absolute form (`scheme://authority/...`), without user info;
+    /// `nil` for a target in origin form (`/path`), `*`, or authority form.
+    static func authority(ofAbsoluteTarget target: String) -> String? {
+        // On bytes: the delimiters are ASCII, and a combining mark must not hide one.
+        let bytes = Array(target.utf8)
+        guard bytes.first != UInt8(ascii: "/"), bytes.count > 3,
+            let start = (0..<(bytes.count - 2)).first(where: { bytes[$0..<($0 + 3)].elementsEqual("://".utf8) })
+        else { return nil }
+        let rest = bytes[(start + 3)...]
+        let end =
+            rest.firstIndex { [UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "#")].contains($0) } ?? rest.endIndex
+        let authority = rest[..<end]
+        let host = authority.lastIndex(of: UInt8(ascii: "@")).map { authority[($0 + 1)...] } ?? authority
+        return String(decoding: host, as: UTF8.self)
     }
 
     /// Whether `host` (a `Host` header: a name or address, and maybe a port) may be served.

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 
 /// Hummingbird's HTTP/1 server with the proxy's connection hygiene:
 /// - an idle timeout (Hummingbird's own): a connection with no request in progress, or whose
@@ -25,15 +26,22 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let idleTimeout: Duration?
     let headerTimeout: Duration?
     let maxHeadBytes: Int
+    let policy: CallerPolicy
 
     /// The server builder `buildApplication` uses.
-    static func builder(idleTimeout: Duration?, headerTimeout: Duration?, maxHeadBytes: Int) -> HTTPServerBuilder {
+    static func builder(
+        idleTimeout: Duration?,
+        headerTimeout: Duration?,
+        maxHeadBytes: Int,
+        policy: CallerPolicy
+    ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             GuardedHTTP1Channel(
                 responder: responder,
                 idleTimeout: idleTimeout,
                 headerTimeout: headerTimeout,
-                maxHeadBytes: maxHeadBytes
+                maxHeadBytes: maxHeadBytes,
+                policy: policy
             )
         }
     }
@@ -52,10 +60,14 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let state = ConnectionState()
         let timeout = headerTimeout.map(TimeAmount.init)
-        return self.channel(with: [HTTPPartGuard(state: state, maxHeadBytes: maxHeadBytes)]).setup(
+        return self.channel(with: [HTTPPartGuard(state: state, maxHeadBytes: maxHeadBytes, policy: policy)]).setup(
             channel: channel,
             logger: logger
         ).flatMapThrowing { value in
+            // Before the conversion to HTTPTypes, which drops an absolute target's authority
+            // and all but the first `Host`.
+            let codec = try channel.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self)
+            try channel.pipeline.syncOperations.addHandler(RequestTargetReader(state: state), position: .before(codec))
             if let timeout {
                 try channel.pipeline.syncOperations.addHandler(
                     RequestHeadTimer(state: state, timeout: timeout),
@@ -79,6 +91,10 @@ final class ConnectionState {
     var headStarted: NIODeadline?
     /// A response head has been written and its end has not.
     var responseInProgress = false
+    /// The authority an absolute-form target named (`POST http://name/path`), for the head being read.
+    var targetAuthority: String?
+    /// How many `Host` headers the head being read has.
+    var hostHeaders = 0
     /// The pending check of the header clock (at most one per connection, re-armed lazily, so a
     /// keep-alive connection does not schedule a timer per request).
     var headTimer: Scheduled<Void>?
@@ -146,6 +162,27 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
+/// Before the conversion to HTTPTypes: notes what it loses of a request head, the authority of an
+/// absolute-form target and any second `Host`, for ``HTTPPartGuard`` to judge.
+final class RequestTargetReader: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    private let state: ConnectionState
+
+    init(state: ConnectionState) {
+        self.state = state
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data) {
+            state.targetAuthority = CallerPolicy.authority(ofAbsoluteTarget: head.uri)
+            state.hostHeaders = head.headers["Host"].count
+        }
+        context.fireChannelRead(data)
+    }
+}
+
 /// After HTTP decoding: stops the header clock when a head is complete, refuses heads over the
 /// limit with a JSON `431`, tracks responses, and answers the decoder's errors with a JSON `400`.
 final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
@@ -156,12 +193,14 @@ final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let state: ConnectionState
     private let maxHeadBytes: Int
+    private let policy: CallerPolicy
     /// A head was refused: the rest of the connection's input is dropped until it closes.
     private var refusing = false
 
-    init(state: ConnectionState, maxHeadBytes: Int) {
+    init(state: ConnectionState, maxHeadBytes: Int, policy: CallerPolicy) {
         self.state = state
         self.maxHeadBytes = maxHeadBytes
+        self.policy = policy
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -177,6 +216,27 @@ final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
                     type: "request_header_fields_too_large",
                     message: "The request's head (request line and headers) is \(size) bytes, over the proxy's "
                         + "limit of \(maxHeadBytes) (--max-header-bytes); nothing was forwarded.",
+                    context: context
+                )
+                return
+            }
+            if state.hostHeaders > 1 {
+                refusing = true
+                answer(
+                    status: .badRequest,
+                    type: "invalid_request_error",
+                    message: "The request has more than one Host header (RFC 9112 asks a server to refuse it).",
+                    context: context
+                )
+                return
+            }
+            if let authority = state.targetAuthority, !policy.isAllowed(host: authority) {
+                refusing = true
+                answer(
+                    status: .forbidden,
+                    type: "forbidden_host",
+                    message: "The request target names the host \"\(authority.prefix(200))\", which is not a loopback "
+                        + "address; the proxy is not a forward proxy (--allow-host NAME allows a name).",
                     context: context
                 )
                 return
@@ -211,6 +271,9 @@ final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         state.awaitingHead = false
+        // A request whose body was being read must fail, not end: passed on, the error makes its
+        // body stream throw, so a body cut short is never taken for a whole one and forwarded.
+        defer { context.fireErrorCaught(parserError) }
         // Answered here, and the connection closed: the request cannot be read any further.
         guard !state.responseInProgress else {
             context.close(promise: nil)

@@ -39,7 +39,8 @@ struct ProxyResponder: HTTPResponder {
         switch policy.verdict(
             method: request.method.rawValue,
             host: request.head.authority,
-            origin: request.headers[.origin]
+            origin: request.headers[.origin],
+            target: request.head.path
         ) {
         case .refuse(let error):
             logger.warning(
@@ -152,7 +153,17 @@ struct ProxyResponder: HTTPResponder {
     private func collectBody(_ request: Request) async throws(ExchangeError) -> [UInt8] {
         do {
             var buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
+            // A body shorter than its Content-Length ended with its connection: never a whole body.
+            if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared != buffer.readableBytes {
+                throw ExchangeError(
+                    status: 400,
+                    type: "invalid_request_error",
+                    message: "The request body has \(buffer.readableBytes) of its \(declared) bytes (Content-Length)."
+                )
+            }
             return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch let error as ExchangeError {
+            throw error
         } catch is NIOTooManyBytesError {
             throw ExchangeError(
                 status: 413,

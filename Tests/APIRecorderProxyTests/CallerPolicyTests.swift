@@ -136,6 +136,25 @@ struct CallerPolicyTests {
         }
     }
 
+    @Test func anAbsoluteTargetNamingAForeignHostIsRefused() async throws {
+        try await withRecordingProxy { port, upstream, directory in
+            for target in [
+                "http://attacker.example/up/chat/completions", "http://127.0.0.1@attacker.example/up/chat/completions",
+            ] {
+                let answer = try await send(port: port, path: target)
+                #expect(answer.status == 403, "\(target): \(answer.head)")
+                #expect(answer.json?["error"]?["type"] == "forbidden_host")
+            }
+            // A second Host (the first loopback, the second not) is refused too.
+            let twice = try await send(port: port, headers: ["Host: attacker.example"])
+            #expect(twice.status == 400, "\(twice.head)")
+            #expect(upstream.calls.load(ordering: .relaxed) == 0)
+            #expect(directory.files().isEmpty)
+            let local = try await send(port: port, path: "http://127.0.0.1:\(port)/up/chat/completions")
+            #expect(local.status == 200, "\(local.head)")
+        }
+    }
+
     @Test func replayAnswersNoForeignCallerFromTheRecordings() async throws {
         try await withRecordingProxy { port, upstream, directory in
             #expect(try await send(port: port).status == 200)
@@ -271,6 +290,51 @@ struct CallerPolicyTests {
             )
             #expect(control.status == 400, "\(spec): \(control.head)")
             #expect(upstream.calls.load(ordering: .relaxed) == 0)
+            #expect(try await send(port: port).status == 200)
+        }
+    }
+
+    @Test func aMissQuotingNaNIsStillStrictJSON() async throws {
+        try await withRecordingProxy { port, _, directory in
+            #expect(try await send(port: port).status == 200)
+            let replay = ProxyConfiguration.test(mode: .replay, root: directory.path, upstreamPort: nil)
+            try await withProxy(replay) { replayPort in
+                let body =
+                    #"{"model": "test-model", "messages": [{"role": "user", "content": "hello"}], "#
+                    + #""stream": false, "temperature": NaN, "seed": -Infinity}"#
+                let reply = try await rawExchange(
+                    port: replayPort,
+                    Array(
+                        ("POST /up/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Test-ID: \(Self.testID)\r\n"
+                            + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body).utf8
+                    )
+                )
+                let text = String(decoding: reply.bytes, as: UTF8.self)
+                #expect(text.hasPrefix("HTTP/1.1 404"), "\(text.prefix(300))")
+                let json = text.components(separatedBy: "\r\n\r\n").dropFirst().joined()
+                #expect(json.contains("NaN"), "the difference is shown: \(json)")
+                // Foundation's parser is strict: no NaN or Infinity literals.
+                #expect((try? JSONSerialization.jsonObject(with: Data(json.utf8))) != nil, "\(json)")
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("Content-Length: 90\r\n", #"{"model": "m", "messages": [{"role": "user", "content": "hello"}]}"#),
+        ("Transfer-Encoding: chunked\r\n", "10\r\n{\"model\": \"m\", \"\r\n"),
+    ])
+    func aBodyCutShortIsNeverForwardedOrRecorded(_ framing: String, _ body: String) async throws {
+        try await withRecordingProxy { port, upstream, directory in
+            let head =
+                "POST /up/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nX-Test-ID: \(Self.testID)\r\n"
+                + framing + "\r\n"
+            let reply = try await rawExchange(port: port, Array((head + body).utf8), finishSending: true)
+            let text = String(decoding: reply.bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 400"), "\(text.prefix(200))")
+            #expect(text.contains(#""type":"invalid_request_error""#))
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(upstream.calls.load(ordering: .relaxed) == 0)
+            #expect(directory.files().isEmpty, "\(directory.files())")
             #expect(try await send(port: port).status == 200)
         }
     }

@@ -30,7 +30,8 @@ struct FaultSpecTests {
     }
 
     @Test(arguments: [
-        "status=abc", "status=99", "delay=soon", "retry-after=2", "times=0", "explode", "", "status=429; malformed",
+        "status=abc", "status=99", "status=100", "status=204", "status=304", "status=399", "delay=soon",
+        "retry-after=2", "times=0", "explode", "", "status=429; malformed",
         "malformed=yes",
         // Parts with no key: these once stopped the process (an index into an empty split).
         "=", "==", "=429", " = ", "status=429; =", ";=;", "delay=1e309s", "delay=nan", "delay=-0.5s", "delay=inf",

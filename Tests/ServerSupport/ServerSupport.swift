@@ -434,6 +434,11 @@ public final class RawConnection {
 
     public func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
+    /// Ends the sending side (the peer reads end of input), keeping the connection open for reading.
+    public func finishSending() {
+        shutdown(descriptor, Int32(SHUT_WR))
+    }
+
     /// Reads until the peer closes the connection or `timeout` passes; returns what came, and
     /// whether the connection was closed.
     public func readUntilClosed(timeout: Duration) -> (bytes: [UInt8], closed: Bool) {
@@ -596,18 +601,19 @@ public final class EarlyAnsweringUpstream: @unchecked Sendable {
 /// Sends `bytes` on a new raw connection to `port` and reads until it closes or `timeout` passes,
 /// on a thread of its own: a blocking read on the concurrency pool's few threads would starve the
 /// in-process proxy that is to answer it.
+/// - Parameter finishSending: end the sending side after `bytes`, as a client cut short does.
 public func rawExchange(
     port: Int,
     _ bytes: [UInt8],
-    timeout: Duration = .seconds(5)
-) async throws -> (
-    bytes: [UInt8], closed: Bool
-) {
+    timeout: Duration = .seconds(5),
+    finishSending: Bool = false
+) async throws -> (bytes: [UInt8], closed: Bool) {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread {
             do {
                 let connection = try RawConnection(port: port)
                 _ = connection.send(bytes)
+                if finishSending { connection.finishSending() }
                 continuation.resume(returning: connection.readUntilClosed(timeout: timeout))
             } catch {
                 continuation.resume(throwing: error)

@@ -6,7 +6,7 @@
 /// place of the exchange (nothing is forwarded or recorded); otherwise the exchange runs and
 /// `cutAfter` and `eventDelay` shape its stream.
 public struct Fault: Sendable, Equatable, CustomStringConvertible {
-    /// An error status, answered in the provider's own error shape (429, 500, 503, Anthropic's 529).
+    /// An error status (400 to 599), answered in the provider's own error shape (429, 500, 503, Anthropic's 529).
     public var status: Int?
     /// The `Retry-After` header of an error status, in seconds.
     public var retryAfter: Int?
@@ -111,7 +111,7 @@ extension Fault {
                 throw FaultSpecError(description: "a fault part has no key: \"\(trimmed)\"; write key=value")
             }
             switch key {
-            case "status": status = try Self.integer(value, key, in: 100...599)
+            case "status": status = try Self.integer(value, key, in: 400...599)
             case "retry-after": retryAfter = try Self.integer(value, key, in: 0...86_400)
             case "delay": delay = try Self.duration(value, key)
             case "cut-after": cutAfter = try Self.integer(value, key, in: 0...1_000_000)
@@ -153,7 +153,7 @@ extension Fault {
                 return number
             }
             switch key {
-            case "status": status = try integer(100...599)
+            case "status": status = try integer(400...599)
             case "retry_after": retryAfter = try integer(0...86_400)
             case "delay_ms": delay = .milliseconds(try integer(0...600_000))
             case "cut_after": cutAfter = try integer(0...1_000_000)

@@ -172,10 +172,10 @@ public final class Recorder: Sendable {
     private func lookup(_ request: RecorderRequest) throws(RecorderError) -> StoredRecording? {
         let hash = request.hash
         do {
-            let hit =
-                request.isModelList
-                ? try store.lookupModelList(hash: hash, testID: request.testID)
-                : try store.lookup(hash: hash, testID: request.testID)
+            // A model-list request whose answer was no list (an upstream error) is `<hash>.json`.
+            var hit: StoredRecording? = nil
+            if request.isModelList { hit = try store.lookupModelList(hash: hash, testID: request.testID) }
+            if hit == nil { hit = try store.lookup(hash: hash, testID: request.testID) }
             if let hit { logger.debug("replaying", metadata: ["hash": "\(hash)", "path": "\(hit.path)"]) }
             return hit
         } catch {

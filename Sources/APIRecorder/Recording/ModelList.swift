@@ -14,6 +14,11 @@ public enum ModelList {
         return String(RequestIdentity.sha256Hex(Array(unique.joined(separator: "|").utf8)).prefix(8))
     }
 
+    /// Whether the recording's body is a list of models (and so named and merged as one).
+    static func hasModels(_ recording: Recording) -> Bool {
+        (try? entries(of: recording)) != nil
+    }
+
     /// The union of several model-list recordings of one hash: one entry per id (a later file's
     /// entry wins), sorted by id, in the first recording's envelope.
     public static func union(_ recordings: [Recording]) throws(RecordingError) -> Recording? {

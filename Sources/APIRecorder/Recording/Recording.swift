@@ -111,7 +111,9 @@ public struct Recording: Sendable, Equatable {
 
     /// The file name for a known hash (saves hashing twice).
     public func fileName(hash: String) throws(RecordingError) -> String {
-        guard isModelList else { return "\(hash).json" }
+        // A model-list request answered with something else (an upstream error, a method that
+        // lists nothing) is an ordinary recording: there are no models to digest or merge.
+        guard isModelList, isException == false, ModelList.hasModels(self) else { return "\(hash).json" }
         return "models-\(hash)-\(try ModelList.digest(of: self)).json"
     }
 
