@@ -133,7 +133,8 @@ struct CallerPolicy: Sendable {
             rest.firstIndex { [UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "#")].contains($0) } ?? rest.endIndex
         let authority = rest[..<end]
         let host = authority.lastIndex(of: UInt8(ascii: "@")).map { authority[($0 + 1)...] } ?? authority
-        return String(decoding: host, as: UTF8.self)
+        // `http:///path` names no host: the `Host` header's rule decides alone.
+        return host.isEmpty ? nil : String(decoding: host, as: UTF8.self)
     }
 
     /// Whether `host` (a `Host` header: a name or address, and maybe a port) may be served.
@@ -188,9 +189,10 @@ struct CallerPolicy: Sendable {
         return (String(name), port.map(String.init))
     }
 
-    /// `localhost`, `::1` or a dotted-decimal `127.x.y.z` (strictly: four numbers up to 255).
+    /// `localhost` (or `localhost.`), `::1` or a dotted-decimal `127.x.y.z` (strictly: four numbers up to 255).
     static func isLoopback(_ name: String) -> Bool {
-        if name == "localhost" || name == "::1" || name == "0:0:0:0:0:0:0:1" { return true }
+        // `localhost.` is the same name, fully qualified: no DNS answer can make it another's.
+        if name == "localhost" || name == "localhost." || name == "::1" || name == "0:0:0:0:0:0:0:1" { return true }
         let octets = name.split(separator: ".", omittingEmptySubsequences: false)
         guard octets.count == 4, octets[0] == "127" else { return false }
         return octets.allSatisfy { octet in
