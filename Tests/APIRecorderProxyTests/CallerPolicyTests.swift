@@ -17,7 +17,8 @@ struct CallerPolicyTests {
     // MARK: The rules
 
     @Test(arguments: [
-        "127.0.0.1", "127.0.0.1:8555", "127.1.2.3:1", "localhost", "LOCALHOST:8555", "localhost.:1", "[::1]", "[::1]:8555",
+        "127.0.0.1", "127.0.0.1:8555", "127.1.2.3:1", "localhost", "LOCALHOST:8555", "localhost.:1", "[::1]",
+        "[::1]:8555",
     ])
     func loopbackHostsAreAllowed(_ host: String) {
         #expect(CallerPolicy(allowedHosts: [], allowedOrigins: []).isAllowed(host: host))
