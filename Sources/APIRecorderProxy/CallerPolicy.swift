@@ -64,45 +64,33 @@ struct CallerPolicy: Sendable {
     /// counts (RFC 9112, 3.2.2), so its authority must be allowed as well.
     func verdict(method: String, host: String?, origin: String?, target: String? = nil) -> Verdict {
         if let target, let authority = Self.authority(ofAbsoluteTarget: target), !isAllowed(host: authority) {
-            return .refuse(
-                ExchangeError(
-                    status: 403,
-                    type: "forbidden_host",
-                    message: "The request target names the host \(Self.quoted(authority)), which is not a loopback "
-                        + "address; the proxy is not a forward proxy (use --allow-host NAME to allow a name)."
-                )
+            return Self.refusal(
+                "forbidden_host",
+                "The request target names the host \(Self.quoted(authority)), which is not a loopback "
+                    + "address; the proxy is not a forward proxy (use --allow-host NAME to allow a name)."
             )
         }
         guard let host else {
-            return .refuse(
-                ExchangeError(
-                    status: 403,
-                    type: "forbidden_host",
-                    message: "The request has no Host header; the proxy answers only requests that name it by "
-                        + "a loopback address (127.0.0.1, localhost, [::1])."
-                )
+            return Self.refusal(
+                "forbidden_host",
+                "The request has no Host header; the proxy answers only requests that name it by "
+                    + "a loopback address (127.0.0.1, localhost, [::1])."
             )
         }
         guard isAllowed(host: host) else {
-            return .refuse(
-                ExchangeError(
-                    status: 403,
-                    type: "forbidden_host",
-                    message: "The Host \(Self.quoted(host)) is not a loopback address (127.0.0.1, localhost, [::1]); "
-                        + "start the proxy with --allow-host NAME to allow it."
-                )
+            return Self.refusal(
+                "forbidden_host",
+                "The Host \(Self.quoted(host)) is not a loopback address (127.0.0.1, localhost, [::1]); "
+                    + "start the proxy with --allow-host NAME to allow it."
             )
         }
         if let origin {
             guard isAllowed(origin: origin) else {
-                return .refuse(
-                    ExchangeError(
-                        status: 403,
-                        type: "forbidden_origin",
-                        message: "Requests from the web origin \(Self.quoted(origin)) are refused; "
-                            + "only loopback origins are allowed, and others given with --allow-origin ORIGIN "
-                            + "(never null)."
-                    )
+                return Self.refusal(
+                    "forbidden_origin",
+                    "Requests from the web origin \(Self.quoted(origin)) are refused; "
+                        + "only loopback origins are allowed, and others given with --allow-origin ORIGIN "
+                        + "(never null)."
                 )
             }
         }
@@ -135,6 +123,11 @@ struct CallerPolicy: Sendable {
         let host = authority.lastIndex(of: UInt8(ascii: "@")).map { authority[($0 + 1)...] } ?? authority
         // `http:///path` names no host: the `Host` header's rule decides alone.
         return host.isEmpty ? nil : String(decoding: host, as: UTF8.self)
+    }
+
+    /// A `403` of `type`.
+    private static func refusal(_ type: String, _ message: String) -> Verdict {
+        .refuse(ExchangeError(status: 403, type: type, message: message))
     }
 
     /// Whether `host` (a `Host` header: a name or address, and maybe a port) may be served.
