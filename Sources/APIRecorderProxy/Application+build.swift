@@ -106,9 +106,7 @@ public func buildApplication(
 
 /// Says, on start, what a proxy listening beyond loopback exposes to the machines that reach it.
 func warnIfExposed(_ configuration: ProxyConfiguration, logger: Logger) {
-    let host =
-        configuration.host.hasPrefix("[") ? String(configuration.host.dropFirst().dropLast()) : configuration.host
-    guard !CallerPolicy.isLoopback(host.lowercased()) else { return }
+    guard !CallerPolicy.isLoopbackHost(configuration.host) else { return }
     let keyed = configuration.routes.filter { $0.keyEnvironmentVariable != nil }.map(\.name)
     let keys =
         keyed.isEmpty

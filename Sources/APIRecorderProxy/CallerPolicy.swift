@@ -1,4 +1,5 @@
 import APIRecorder
+import HTTPTypes
 
 /// Who may drive the proxy. It holds real API keys (`--upstream-key`) and the recordings, and a
 /// web page the developer has open can send it requests: with a foreign `Host` (DNS rebinding),
@@ -59,17 +60,8 @@ struct CallerPolicy: Sendable {
         case refuse(ExchangeError)
     }
 
-    /// The verdict on a request with this method, `Host` (`nil`: none), `Origin` (`nil`: none)
-    /// and request target; a target in absolute form (`http://name/path`) names the host that
-    /// counts (RFC 9112, 3.2.2), so its authority must be allowed as well.
-    func verdict(method: String, host: String?, origin: String?, target: String? = nil) -> Verdict {
-        if let target, let authority = Self.authority(ofAbsoluteTarget: target), !isAllowed(host: authority) {
-            return Self.refusal(
-                "forbidden_host",
-                "The request target names the host \(Self.quoted(authority)), which is not a loopback "
-                    + "address; the proxy is not a forward proxy (use --allow-host NAME to allow a name)."
-            )
-        }
+    /// The verdict on a request with this method, `Host` (`nil`: none) and `Origin` (`nil`: none).
+    func verdict(method: String, host: String?, origin: String?) -> Verdict {
         guard let host else {
             return Self.refusal(
                 "forbidden_host",
@@ -106,6 +98,19 @@ struct CallerPolicy: Sendable {
             )
         }
         return .serve(origin: origin)
+    }
+
+    /// The refusal of a request whose target is in absolute form (`POST http://name/path`) and
+    /// names a host that is not allowed: that host is the request's (RFC 9112, 3.2.2), whatever
+    /// its `Host` says. `nil` for any other target.
+    func refusal(ofTarget target: String) -> ExchangeError? {
+        guard let authority = Self.authority(ofAbsoluteTarget: target), !isAllowed(host: authority) else { return nil }
+        return ExchangeError(
+            status: 403,
+            type: "forbidden_host",
+            message: "The request target names the host \(Self.quoted(authority)), which is not a loopback "
+                + "address; the proxy is not a forward proxy (use --allow-host NAME to allow a name)."
+        )
     }
 
     /// The authority of a target in absolute form (`scheme://authority/...`), without user info;
@@ -182,6 +187,11 @@ struct CallerPolicy: Sendable {
         return (String(name), port.map(String.init))
     }
 
+    /// Whether `host` (a name or an address, `[::1]` in brackets or not) is a loopback one.
+    static func isLoopbackHost(_ host: String) -> Bool {
+        isLoopback(host.lowercased().trimmingBrackets)
+    }
+
     /// `localhost` (or `localhost.`), `::1` or a dotted-decimal `127.x.y.z` (strictly: four numbers up to 255).
     static func isLoopback(_ name: String) -> Bool {
         // `localhost.` is the same name, fully qualified: no DNS answer can make it another's.
@@ -212,26 +222,22 @@ struct CallerPolicy: Sendable {
     /// The headers of an answer to a preflight from `origin` (none when there is no origin: a
     /// plain `OPTIONS` learns only `Allow`). `requestedHeaders` is the preflight's
     /// `Access-Control-Request-Headers`, echoed when it holds header names only.
-    static func preflightHeaders(
-        origin: String?,
-        requestedHeaders: String?,
-        privateNetwork: Bool
-    ) -> [(name: String, value: String)] {
-        var headers: [(name: String, value: String)] = [("Allow", allowedMethods)]
+    static func preflightHeaders(origin: String?, requestedHeaders: String?, privateNetwork: Bool) -> HTTPFields {
+        var headers: HTTPFields = [.allow: allowedMethods]
         guard let origin else { return headers }
-        headers += corsHeaders(origin: origin)
-        headers.append(("Access-Control-Allow-Methods", forwardedMethods.joined(separator: ", ")))
+        headers.append(contentsOf: corsHeaders(origin: origin))
+        headers[.accessControlAllowMethods] = forwardedMethods.joined(separator: ", ")
         if let requestedHeaders, isHeaderList(requestedHeaders) {
-            headers.append(("Access-Control-Allow-Headers", requestedHeaders))
+            headers[.accessControlAllowHeaders] = requestedHeaders
         }
-        if privateNetwork { headers.append(("Access-Control-Allow-Private-Network", "true")) }
-        headers.append(("Access-Control-Max-Age", "600"))
+        if privateNetwork, let name = HTTPField.Name("Access-Control-Allow-Private-Network") { headers[name] = "true" }
+        headers[.accessControlMaxAge] = "600"
         return headers
     }
 
     /// The headers that let a page of the allowed `origin` read an answer.
-    static func corsHeaders(origin: String) -> [(name: String, value: String)] {
-        [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+    static func corsHeaders(origin: String) -> HTTPFields {
+        [.accessControlAllowOrigin: origin, .vary: "Origin"]
     }
 
     /// Whether `text` is a comma-separated list of header names (token characters only).

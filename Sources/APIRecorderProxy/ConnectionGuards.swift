@@ -91,8 +91,8 @@ final class ConnectionState {
     var headStarted: NIODeadline?
     /// A response head has been written and its end has not.
     var responseInProgress = false
-    /// The authority an absolute-form target named (`POST http://name/path`), for the head being read.
-    var targetAuthority: String?
+    /// The request target of the head being read, as sent (NIOHTTPTypes keeps only its path).
+    var target: String?
     /// How many `Host` headers the head being read has.
     var hostHeaders = 0
     /// The pending check of the header clock (at most one per connection, re-armed lazily, so a
@@ -162,8 +162,8 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Before the conversion to HTTPTypes: notes what it loses of a request head, the authority of an
-/// absolute-form target and any second `Host`, for ``HTTPPartGuard`` to judge.
+/// Before the conversion to HTTPTypes: notes what it loses of a request head, the target as sent
+/// (an absolute-form target's authority) and any second `Host`, for ``HTTPPartGuard`` to judge.
 final class RequestTargetReader: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -176,7 +176,7 @@ final class RequestTargetReader: ChannelInboundHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head(let head) = unwrapInboundIn(data) {
-            state.targetAuthority = CallerPolicy.authority(ofAbsoluteTarget: head.uri)
+            state.target = head.uri
             state.hostHeaders = head.headers["Host"].count
         }
         context.fireChannelRead(data)
@@ -230,15 +230,9 @@ final class HTTPPartGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 )
                 return
             }
-            if let authority = state.targetAuthority, !policy.isAllowed(host: authority) {
+            if let target = state.target, let refusal = policy.refusal(ofTarget: target) {
                 refusing = true
-                answer(
-                    status: .forbidden,
-                    type: "forbidden_host",
-                    message: "The request target names the host \"\(authority.prefix(200))\", which is not a loopback "
-                        + "address; the proxy is not a forward proxy (--allow-host NAME allows a name).",
-                    context: context
-                )
+                answer(status: .forbidden, type: refusal.type, message: refusal.message, context: context)
                 return
             }
         }

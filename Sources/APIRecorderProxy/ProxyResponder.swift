@@ -39,8 +39,7 @@ struct ProxyResponder: HTTPResponder {
         switch policy.verdict(
             method: request.method.rawValue,
             host: request.head.authority,
-            origin: request.headers[.origin],
-            target: request.head.path
+            origin: request.headers[.origin]
         ) {
         case .refuse(let error):
             logger.warning(
@@ -70,26 +69,18 @@ struct ProxyResponder: HTTPResponder {
         } else {
             response = routeNotFound(path)
         }
-        if let origin {
-            for (name, value) in CallerPolicy.corsHeaders(origin: origin) {
-                if let field = HTTPField.Name(name) { response.headers.append(HTTPField(name: field, value: value)) }
-            }
-        }
+        if let origin { response.headers.append(contentsOf: CallerPolicy.corsHeaders(origin: origin)) }
         return response
     }
 
     /// A CORS preflight (or a plain `OPTIONS`), answered here: never forwarded, never recorded.
     private func preflightResponse(_ request: Request, origin: String?) -> Response {
-        var headers = HTTPFields()
-        let requestedHeaders = HTTPField.Name("Access-Control-Request-Headers").flatMap { request.headers[$0] }
         let privateNetwork = HTTPField.Name("Access-Control-Request-Private-Network").flatMap { request.headers[$0] }
-        for (name, value) in CallerPolicy.preflightHeaders(
+        let headers = CallerPolicy.preflightHeaders(
             origin: origin,
-            requestedHeaders: requestedHeaders,
+            requestedHeaders: request.headers[.accessControlRequestHeaders],
             privateNetwork: privateNetwork?.lowercased() == "true"
-        ) {
-            if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
-        }
+        )
         return Response(status: .noContent, headers: headers)
     }
 
@@ -152,18 +143,9 @@ struct ProxyResponder: HTTPResponder {
     /// it cannot be read: the client stopped sending it midway, or its framing is broken).
     private func collectBody(_ request: Request) async throws(ExchangeError) -> [UInt8] {
         do {
+            // A body cut short throws (HTTPPartGuard passes the decoder's error on), never ends early.
             var buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
-            // A body shorter than its Content-Length ended with its connection: never a whole body.
-            if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared != buffer.readableBytes {
-                throw ExchangeError(
-                    status: 400,
-                    type: "invalid_request_error",
-                    message: "The request body has \(buffer.readableBytes) of its \(declared) bytes (Content-Length)."
-                )
-            }
             return buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch let error as ExchangeError {
-            throw error
         } catch is NIOTooManyBytesError {
             throw ExchangeError(
                 status: 413,

@@ -91,39 +91,14 @@ package struct ExchangeError: Error, Sendable, CustomStringConvertible {
     /// A short machine-readable type (`invalid_request_error`, `recording_not_found`, ...).
     package var type: String
     package var message: String
-    /// Extra members of the provider's error object (a miss's `nearest`). Non-finite numbers (a
-    /// request's `NaN`, quoted in a difference) are kept as their spelling in a string: an error
-    /// body is strict JSON, which every client can parse.
-    package var details: JSONObject {
-        didSet { details = ExchangeError.strict(details) }
-    }
+    /// Extra members of the provider's error object (a miss's `nearest`).
+    package var details: JSONObject
 
     package init(status: Int, type: String, message: String, details: JSONObject = JSONObject()) {
         self.status = status
         self.type = type
         self.message = message
-        self.details = Self.strict(details)
-    }
-
-    /// `object` with every NaN or infinity replaced by a string of its JSON spelling.
-    static func strict(_ object: JSONObject) -> JSONObject {
-        guard case .object(let strict) = strict(.object(object)) else { return object }
-        return strict
-    }
-
-    private static func strict(_ value: JSONValue) -> JSONValue {
-        switch value {
-        case .float(let number) where !number.isFinite:
-            return .string(number.isNaN ? "NaN" : number < 0 ? "-Infinity" : "Infinity")
-        case .array(let items):
-            return .array(items.map(strict))
-        case .object(let members):
-            var copy = JSONObject()
-            for (key, item) in members.members { copy[key] = strict(item) }
-            return .object(copy)
-        default:
-            return value
-        }
+        self.details = details
     }
 
     package var description: String { "\(status) \(type): \(message)" }
@@ -138,8 +113,6 @@ package struct ExchangeError: Error, Sendable, CustomStringConvertible {
         }
         self.init(status: status, type: error.code.description, message: error.message)
         // A miss says which recording was probably meant, and what differs (null: none of that endpoint).
-        if error.code == .recordingNotFound {
-            details = Self.strict(["nearest": error.diagnosis?.json ?? .null])
-        }
+        if error.code == .recordingNotFound { details["nearest"] = error.diagnosis?.json ?? .null }
     }
 }

@@ -92,6 +92,9 @@ public struct JSONDifference: Sendable, Equatable {
         switch value {
         case .string(let text) where text.count > 160:
             return .string("\(text.prefix(100))…\(text.suffix(40)) (\(text.count) characters)")
+        case .float(let number) where !number.isFinite:
+            // A request's NaN or infinity, quoted in an error body: strict JSON has no literal for it.
+            return .string(number.isNaN ? "NaN" : number < 0 ? "-Infinity" : "Infinity")
         case .array(let items):
             let short = JSONValue.array(items.prefix(8).map(shortened))
             if items.count > 8 || short.compactBytes().count > 600 {

@@ -113,7 +113,7 @@ public struct Recording: Sendable, Equatable {
     public func fileName(hash: String) throws(RecordingError) -> String {
         // A model-list request answered with something else (an upstream error, a method that
         // lists nothing) is an ordinary recording: there are no models to digest or merge.
-        guard isModelList, isException == false, ModelList.hasModels(self) else { return "\(hash).json" }
+        guard isModelList, ModelList.hasModels(self) else { return "\(hash).json" }
         return "models-\(hash)-\(try ModelList.digest(of: self)).json"
     }
 
